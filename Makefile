@@ -1,0 +1,55 @@
+# Every command a developer or CI needs; the README's first lines name `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+MEMBERS := libs/bunri services/auth-api services/scan-api services/chat-api workers/storage workers/ai
+EDITABLES := $(foreach member,$(MEMBERS),-e $(member))
+PYTEST_WORKERS ?= auto
+
+.PHONY: setup run migrate test lint typecheck pytest bench lock services clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: constraints.txt requirements-dev.txt $(foreach member,$(MEMBERS),$(member)/pyproject.toml)
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -r requirements-dev.txt $(EDITABLES)
+	touch $@
+
+services:
+	scripts/ensure-services
+
+migrate: setup
+	$(BIN)/bunri db upgrade
+
+run: setup services migrate
+	$(BIN)/bunri-auth-api
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy
+
+# pytest exits 5 when it collects nothing; an empty selection is not a failure.
+pytest: setup services
+	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; rc=0; fi; exit $$rc
+
+test: lint typecheck pytest
+
+bench: setup services migrate
+	$(BIN)/python bench/auth_bench.py
+
+# Re-resolve every dependency from scratch and pin the result.
+lock:
+	rm -rf .lock-venv && $(PYTHON) -m venv .lock-venv
+	.lock-venv/bin/python -m pip install --quiet --upgrade pip
+	.lock-venv/bin/python -m pip install --quiet -r requirements-dev.txt $(EDITABLES)
+	( echo "# Pinned by 'make lock'; every install uses these exact versions." ; \
+	  .lock-venv/bin/python -m pip freeze --exclude-editable | sort -f ) > constraints.txt
+	rm -rf .lock-venv
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

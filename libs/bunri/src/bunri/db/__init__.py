@@ -1,0 +1,1 @@
+"""Database access: declarative models, engines and the request/task session boundary."""

@@ -1,0 +1,89 @@
+"""Settings shared by every service and worker, read from `BUNRI_*` environment variables.
+
+Each deployable extends `BunriSettings` with its own fields; all of them read the same prefix so one
+env file can configure the whole stack.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class InsecureSettingsError(ValueError):
+    """A secret still holds its development default outside development."""
+
+
+class BunriSettings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="BUNRI_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        frozen=True,
+    )
+
+    # Fields whose default is only fit for a developer's machine; see `refuse_insecure_defaults`.
+    development_only_defaults: ClassVar[tuple[str, ...]] = ()
+
+    environment: Environment = Environment.DEVELOPMENT
+    service_name: str = "bunri"
+    log_level: str = "INFO"
+    log_json: bool = True
+    state_dir: Path = Field(
+        default=Path(".bunri"),
+        description="Where a development machine keeps generated state (dev signing key).",
+    )
+
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/bunri"
+    database_pool_size: int = Field(default=10, ge=1)
+    database_max_overflow: int = Field(default=10, ge=0)
+    database_echo: bool = False
+    redis_url: str = "redis://127.0.0.1:6379/0"
+
+    auth_issuer: str = "bunri-auth"
+    auth_audience: str = "bunri-api"
+    auth_jwks_url: str = "http://127.0.0.1:8080/.well-known/jwks.json"
+    auth_jwks_cache_seconds: int = Field(default=600, ge=1)
+    auth_jwks_min_refresh_seconds: float = Field(
+        default=10.0, ge=0, description="At most one JWKS fetch per this interval on unknown kids."
+    )
+    auth_leeway_seconds: int = Field(default=30, ge=0)
+
+    max_body_bytes: int = Field(default=64 * 1024, ge=1)
+    forwarded_allow_ips: str = "127.0.0.1"
+
+    @property
+    def is_development(self) -> bool:
+        return self.environment is Environment.DEVELOPMENT
+
+    @model_validator(mode="after")
+    def refuse_insecure_defaults(self) -> BunriSettings:
+        if self.is_development:
+            return self
+        insecure = [
+            name
+            for name in self.development_only_defaults
+            if _secret_value(getattr(self, name))
+            == _secret_value(type(self).model_fields[name].get_default(call_default_factory=True))
+        ]
+        if insecure:
+            names = ", ".join(f"BUNRI_{name.upper()}" for name in insecure)
+            raise InsecureSettingsError(
+                f"{names} must be set explicitly when BUNRI_ENVIRONMENT={self.environment.value}; "
+                "the defaults are for development only"
+            )
+        return self
+
+
+def _secret_value(value: Any) -> Any:
+    return value.get_secret_value() if isinstance(value, SecretStr) else value

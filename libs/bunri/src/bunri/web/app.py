@@ -1,0 +1,98 @@
+"""Assembles a service's FastAPI application the same way for every service."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, Request
+
+from bunri.settings import BunriSettings
+from bunri.web.errors import install_error_handlers
+from bunri.web.health import health_router
+from bunri.web.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from bunri.web.resources import Resources
+
+
+def create_service_app(
+    *,
+    settings: BunriSettings,
+    title: str,
+    description: str,
+    docs_prefix: str,
+    routers: Sequence[APIRouter],
+    lifespan: Any,
+    body_limit_for_path: Callable[[str], int] | None = None,
+) -> FastAPI:
+    """`docs_prefix` puts the docs under the service's own path (e.g. /api/v1/auth/docs), where
+    the gateway routes them."""
+    app = FastAPI(
+        title=title,
+        description=description,
+        version="1.0.0",
+        lifespan=lifespan,
+        openapi_url=f"{docs_prefix}/openapi.json",
+        docs_url=f"{docs_prefix}/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    install_error_handlers(app)
+    for router in routers:
+        app.include_router(router)
+    app.include_router(health_router(_readiness_checks))
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        limit_for_path=body_limit_for_path or (lambda _: settings.max_body_bytes),
+    )
+    app.add_middleware(RequestContextMiddleware)
+    return app
+
+
+def _readiness_checks(request: Request) -> Any:
+    resources: Resources = request.app.state.resources
+    return resources.readiness_checks()
+
+
+def attach_resources(app: FastAPI, resources: Resources) -> None:
+    """What the shared dependencies (`SessionDep`, `CurrentUser`, ...) read from app.state."""
+    app.state.resources = resources
+    app.state.token_verifier = resources.verifier
+
+
+def serve(app_factory: str, settings: BunriSettings, *, host: str, port: int, workers: int) -> None:
+    """Run an app factory ("package.module:create_app") under uvicorn, logging as JSON."""
+    import uvicorn
+
+    from bunri.logging import configure_logging
+
+    configure_logging(
+        service=settings.service_name, level=settings.log_level, json=settings.log_json
+    )
+    uvicorn.run(
+        app_factory,
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
+        access_log=False,  # RequestContextMiddleware logs each request with its id
+        log_config=None,  # keep the JSON logging configured above
+        server_header=False,
+    )
+
+
+def resources_lifespan(settings: BunriSettings) -> Any:
+    """A lifespan that opens the shared resources (database, Redis, token verifier)."""
+    from collections.abc import AsyncIterator
+    from contextlib import asynccontextmanager
+
+    from bunri.web.resources import open_resources
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with open_resources(settings) as resources:
+            attach_resources(app, resources)
+            yield
+
+    return lifespan

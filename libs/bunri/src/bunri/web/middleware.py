@@ -1,0 +1,128 @@
+"""Pure ASGI middleware (no per-request task or body copy, unlike BaseHTTPMiddleware)."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable
+
+import structlog
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from bunri.errors import BodyTooLarge
+from bunri.logging import get_logger
+from bunri.web.errors import error_body
+
+access_log = get_logger("bunri.access")
+
+REQUEST_ID_HEADER = "x-request-id"
+_SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def incoming_request_id(scope: Scope) -> str:
+    """The caller's X-Request-ID when it is safe to log and echo, else a fresh one."""
+    for name, value in scope.get("headers", ()):
+        if name == REQUEST_ID_HEADER.encode():
+            candidate: str = value.decode("latin-1")
+            if _SAFE_REQUEST_ID.match(candidate):
+                return candidate
+            break
+    return uuid.uuid4().hex
+
+
+class RequestContextMiddleware:
+    """Gives every request an id, binds it to the log context, echoes it, logs one access line."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        request_id = incoming_request_id(scope)
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+            await send(message)
+
+        with structlog.contextvars.bound_contextvars(request_id=request_id):
+            try:
+                await self.app(scope, receive, send_with_id)
+            finally:
+                access_log.info(
+                    "request",
+                    method=scope.get("method", "WS"),
+                    path=scope["path"],
+                    status=status,
+                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                )
+
+
+class BodySizeLimitMiddleware:
+    """Refuses bodies over a limit, by Content-Length up front or by counting a streamed body."""
+
+    def __init__(self, app: ASGIApp, limit_for_path: Callable[[str], int]) -> None:
+        self.app = app
+        self.limit_for_path = limit_for_path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for_path(scope["path"])
+        declared = _content_length(scope)
+        if declared is not None and declared > limit:
+            await _send_too_large(send, limit)
+            return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(_too_large_message(limit))
+            return message
+
+        await self.app(scope, counting_receive, send)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+def _too_large_message(limit: int) -> str:
+    return f"The request body is larger than the {limit:,} bytes this endpoint accepts."
+
+
+async def _send_too_large(send: Send, limit: int) -> None:
+    body = json.dumps(error_body(BodyTooLarge.code, _too_large_message(limit))).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})

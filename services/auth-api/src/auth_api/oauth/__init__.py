@@ -1,0 +1,1 @@
+"""Social login (Kakao, Google, Naver) by the authorization-code flow with state and PKCE."""

@@ -1,0 +1,1 @@
+"""Bunri chat-api."""

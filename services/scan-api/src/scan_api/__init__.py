@@ -1,0 +1,1 @@
+"""Bunri scan-api."""

@@ -1,0 +1,87 @@
+"""Fixtures every test can use: a migrated PostgreSQL database and a Redis database of this pytest
+worker's own (real servers, real connections), and settings pointing at them."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.pool import NullPool
+
+from bunri import migrations
+from bunri.db.models import Base
+
+POSTGRES_SERVER = os.environ.get(
+    "BUNRI_TEST_POSTGRES", "postgresql+asyncpg://postgres@127.0.0.1:5432"
+)
+REDIS_SERVER = os.environ.get("BUNRI_TEST_REDIS", "redis://127.0.0.1:6379")
+# Two test runs at once on one machine (two checkouts, say) each set their own namespace.
+NAMESPACE = os.environ.get("BUNRI_TEST_NAMESPACE", "")
+REDIS_FIRST_DB = int(os.environ.get("BUNRI_TEST_REDIS_FIRST_DB", "1"))
+
+
+# pytest-xdist names its workers gw0, gw1, ...; a run without xdist is "gw0" too.
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+
+
+def worker_number() -> int:
+    return int(WORKER.removeprefix("gw"))
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """A database of this pytest worker's own, created empty and migrated to head."""
+    name = f"bunri_test_{NAMESPACE}{WORKER}"
+    url = f"{POSTGRES_SERVER}/{name}"
+
+    async def create() -> None:
+        server = create_async_engine(
+            f"{POSTGRES_SERVER}/postgres", isolation_level="AUTOCOMMIT", poolclass=NullPool
+        )
+        async with server.connect() as connection:
+            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            await connection.execute(text(f'CREATE DATABASE "{name}"'))
+        await server.dispose()
+        engine = create_async_engine(url, poolclass=NullPool)
+        async with engine.begin() as connection:
+            await migrations.upgrade(connection)
+        await engine.dispose()
+
+    asyncio.run(create())
+    yield url
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    # Database 0 is left to developers; each pytest worker gets its own from REDIS_FIRST_DB on.
+    return f"{REDIS_SERVER}/{(REDIS_FIRST_DB + worker_number()) % 16}"
+
+
+@pytest.fixture
+async def db_engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_async_engine(database_url, poolclass=NullPool)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def clean_database(db_engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
+    """The worker's database, emptied after the test."""
+    yield db_engine
+    tables = ", ".join(f'"{table.name}"' for table in Base.metadata.sorted_tables)
+    async with db_engine.begin() as connection:
+        await connection.execute(text(f"TRUNCATE {tables} CASCADE"))
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    """The worker's Redis database, emptied before the test."""
+    client = Redis.from_url(redis_url)
+    await client.flushdb()
+    yield client
+    await client.aclose()

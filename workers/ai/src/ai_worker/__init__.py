@@ -1,0 +1,1 @@
+"""Bunri AI worker: classifies waste and attaches the disposal guide."""

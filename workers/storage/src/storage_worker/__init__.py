@@ -1,0 +1,1 @@
+"""Bunri storage worker: stores scan images in S3 without metadata."""
