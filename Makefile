@@ -6,7 +6,7 @@ MEMBERS := libs/bunri services/auth-api services/scan-api services/chat-api work
 EDITABLES := $(foreach member,$(MEMBERS),-e $(member))
 PYTEST_WORKERS ?= auto
 
-.PHONY: setup run migrate test lint typecheck pytest bench lock services clean
+.PHONY: setup run migrate test lint typecheck pytest bench bench-auth lock services clean
 
 setup: $(VENV)/.installed
 
@@ -22,8 +22,9 @@ services:
 migrate: setup
 	$(BIN)/bunri db upgrade
 
+# For now the platform is auth-api, served where clients will find the whole platform.
 run: setup services migrate
-	$(BIN)/bunri-auth-api
+	BUNRI_AUTH_API_PORT=$${BUNRI_AUTH_API_PORT:-8080} $(BIN)/bunri-auth-api
 
 lint: setup
 	$(BIN)/ruff check .
@@ -39,8 +40,10 @@ pytest: setup services
 
 test: lint typecheck pytest
 
-bench: setup services migrate
-	$(BIN)/python bench/auth_bench.py
+bench: bench-auth
+
+bench-auth: setup services
+	$(BIN)/python -m bench.auth_bench
 
 # Re-resolve every dependency from scratch and pin the result.
 lock:

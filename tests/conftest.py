@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
@@ -34,7 +34,7 @@ def worker_number() -> int:
 
 
 @pytest.fixture(scope="session")
-def database_url() -> Iterator[str]:
+def database_url() -> str:
     """A database of this pytest worker's own, created empty and migrated to head."""
     name = f"bunri_test_{NAMESPACE}{WORKER}"
     url = f"{POSTGRES_SERVER}/{name}"
@@ -53,7 +53,7 @@ def database_url() -> Iterator[str]:
         await engine.dispose()
 
     asyncio.run(create())
-    yield url
+    return url
 
 
 @pytest.fixture(scope="session")

@@ -4,18 +4,20 @@ and Redis, with a key pair generated for the session."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from pydantic import SecretStr
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from auth_api.app import create_app
 from auth_api.settings import AuthApiSettings, OAuthProvider
 from tests.support.fake_oauth import FakeProvider, fake_provider_app, fake_providers
-from tests.support.keys import ed25519_pem
+from tests.support.keys import rsa_pem
 from tests.support.servers import serve_in_thread
 
 PASSWORD = "a long and unusual passphrase"
@@ -25,7 +27,7 @@ SettingsFactory = Callable[..., AuthApiSettings]
 
 @pytest.fixture(scope="session")
 def signing_key_pem() -> str:
-    return ed25519_pem()
+    return rsa_pem()
 
 
 @pytest.fixture(scope="session")
@@ -48,7 +50,7 @@ def make_auth_settings(
         fake = providers[name]
         return OAuthProvider(
             client_id=fake.client_id,
-            client_secret=fake.client_secret,
+            client_secret=SecretStr(fake.client_secret),
             authorize_url=f"{base_url}/{name}/authorize",
             token_url=f"{base_url}/{name}/token",
             userinfo_url=f"{base_url}/{name}/userinfo",
@@ -95,6 +97,19 @@ async def client(auth_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=auth_app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         yield client
+
+
+@asynccontextmanager
+async def running_client(
+    settings: AuthApiSettings, client_ip: str = "203.0.113.7"
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of an auth-api built from `settings`, seen as coming from `client_ip`. Tests that
+    use it also name the `clean_database` and `redis` fixtures."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, client=(client_ip, 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client
 
 
 async def sign_up(

@@ -48,8 +48,12 @@ class FakeProvider:
 
     def profile(self, user: ProviderUser) -> dict[str, Any]:
         if self.name == "google":
-            return {"sub": user.id, "email": user.email, "email_verified": user.email_verified,
-                    "name": user.nickname}
+            return {
+                "sub": user.id,
+                "email": user.email,
+                "email_verified": user.email_verified,
+                "name": user.nickname,
+            }
         if self.name == "kakao":
             return {
                 "id": int(user.id),
@@ -70,7 +74,9 @@ class FakeProvider:
 
 
 def s256(verifier: str) -> str:
-    return base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return (
+        base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    )
 
 
 def fake_providers() -> dict[str, FakeProvider]:
@@ -102,22 +108,29 @@ def fake_provider_app(providers: dict[str, FakeProvider]) -> FastAPI:
     ) -> RedirectResponse:
         provider = provider_named(name)
         provider.authorize_requests.append(
-            {"client_id": client_id, "redirect_uri": redirect_uri, "state": state,
-             "code_challenge": code_challenge or "", "scope": scope or ""}
+            {
+                "client_id": client_id,
+                "redirect_uri": redirect_uri,
+                "state": state,
+                "code_challenge": code_challenge or "",
+                "scope": scope or "",
+            }
         )
         if response_type != "code" or client_id != provider.client_id:
             raise HTTPException(400, "bad client")
         if provider.deny_next:
             provider.deny_next = False
-            query = urlencode({"error": "access_denied", "error_description": "User denied",
-                               "state": state})
+            query = urlencode(
+                {"error": "access_denied", "error_description": "User denied", "state": state}
+            )
             return RedirectResponse(f"{redirect_uri}?{query}", status_code=302)
         if code_challenge is not None and code_challenge_method != "S256":
             raise HTTPException(400, "only S256")
         code = secrets.token_urlsafe(16)
         provider.codes[code] = IssuedCode(provider.next_user, redirect_uri, code_challenge)
-        return RedirectResponse(f"{redirect_uri}?{urlencode({'code': code, 'state': state})}",
-                                status_code=302)
+        return RedirectResponse(
+            f"{redirect_uri}?{urlencode({'code': code, 'state': state})}", status_code=302
+        )
 
     @app.post("/{name}/token")
     async def token(
@@ -150,8 +163,9 @@ def fake_provider_app(providers: dict[str, FakeProvider]) -> FastAPI:
             return refuse("invalid_pkce")
         access_token = secrets.token_urlsafe(16)
         provider.tokens[access_token] = issued.user
-        return JSONResponse({"access_token": access_token, "token_type": "bearer",
-                             "expires_in": 3600})
+        return JSONResponse(
+            {"access_token": access_token, "token_type": "bearer", "expires_in": 3600}
+        )
 
     @app.get("/{name}/userinfo")
     async def userinfo(name: str, authorization: Annotated[str, Header()] = "") -> JSONResponse:

@@ -22,14 +22,18 @@ _SHARED_PROCESSORS: list[structlog.types.Processor] = [
 ]
 
 
+_service = {"name": "bunri"}
+
+
+def _add_service(_: Any, __: str, event: structlog.types.EventDict) -> structlog.types.EventDict:
+    event.setdefault("service", _service["name"])
+    return event
+
+
 def configure_logging(*, service: str, level: str = "INFO", json: bool = True) -> None:
     """Route all logging through structlog; call once at process start."""
-
-    def add_service(_: Any, __: str, event: structlog.types.EventDict) -> structlog.types.EventDict:
-        event.setdefault("service", service)
-        return event
-
-    processors = [*_SHARED_PROCESSORS, add_service]
+    _service["name"] = service
+    processors = [*_SHARED_PROCESSORS, _add_service]
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
@@ -74,4 +74,4 @@ class LoginCodeExchange(Strict):
 
 
 class JsonWebKeySet(BaseModel):
-    keys: list[dict[str, str]]
+    keys: list[dict[str, Any]]

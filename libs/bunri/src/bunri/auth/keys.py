@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import httpx
+import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from jwt.algorithms import OKPAlgorithm, RSAAlgorithm
@@ -43,7 +44,10 @@ class VerificationKey:
         algorithm = jwk.get("alg")
         if algorithm not in SUPPORTED_ALGORITHMS:
             raise ValueError(f"unsupported JWK algorithm {algorithm!r}")
-        parsed = (OKPAlgorithm if algorithm == "EdDSA" else RSAAlgorithm).from_jwk(jwk)
+        try:
+            parsed = (OKPAlgorithm if algorithm == "EdDSA" else RSAAlgorithm).from_jwk(jwk)
+        except jwt.PyJWTError as exc:
+            raise ValueError(f"malformed {algorithm} JWK: {exc}") from exc
         if not isinstance(parsed, Ed25519PublicKey | RSAPublicKey):
             raise ValueError("a JWKS must publish public keys only")
         if _algorithm_of(parsed) != algorithm:
@@ -61,9 +65,12 @@ def jwk_thumbprint(jwk: dict[str, Any]) -> str:
 
 
 def _jwk_of(key: PublicKey) -> dict[str, Any]:
+    """The key's public members, and nothing else (no key_ops beside `use`)."""
     if isinstance(key, Ed25519PublicKey):
-        return dict(OKPAlgorithm.to_jwk(key, as_dict=True))
-    return dict(RSAAlgorithm.to_jwk(key, as_dict=True))
+        full = OKPAlgorithm.to_jwk(key, as_dict=True)
+    else:
+        full = RSAAlgorithm.to_jwk(key, as_dict=True)
+    return {name: full[name] for name in _THUMBPRINT_MEMBERS[full["kty"]]}
 
 
 def _algorithm_of(key: PublicKey) -> str:
@@ -122,7 +129,7 @@ class JwksKeySource:
             try:
                 response = await self._client.get(self._url, timeout=5.0)
                 response.raise_for_status()
-                keys = [VerificationKey.from_jwk(jwk) for jwk in response.json()["keys"]]
+                keys = _parse_jwks(response.json()["keys"])
             except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
                 log.warning("jwks fetch failed", url=self._url, error=repr(exc))
                 if not self._keys:
@@ -131,3 +138,14 @@ class JwksKeySource:
             self._keys = {key.kid: key for key in keys}
             self._fetched_at = time.monotonic()
             log.info("jwks refreshed", url=self._url, kids=sorted(self._keys))
+
+
+def _parse_jwks(entries: list[dict[str, Any]]) -> list[VerificationKey]:
+    """The usable keys of a JWKS; one malformed entry does not take the others down."""
+    keys = []
+    for entry in entries:
+        try:
+            keys.append(VerificationKey.from_jwk(entry))
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("jwks entry skipped", kid=entry.get("kid"), error=str(exc))
+    return keys

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import time
 import uuid
+from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +19,7 @@ from bunri.auth.revocation import RevocationStore
 
 REQUIRED_CLAIMS = ["iss", "aud", "sub", "jti", "iat", "exp", "sid"]
 MAX_TOKEN_LENGTH = 4096
+VERIFIED_CACHE_SIZE = 10_000
 
 
 class TokenVerifier:
@@ -33,6 +37,10 @@ class TokenVerifier:
         self._issuer = issuer
         self._audience = audience
         self._leeway = leeway_seconds
+        # A client sends the same token on every request until it expires: remember which exact
+        # tokens verified (by digest), so a signature is checked once per token, not per request.
+        # Any other token (one changed byte) misses and is verified in full.
+        self._verified: OrderedDict[bytes, AccessClaims] = OrderedDict()
 
     async def verify(self, token: str) -> AccessClaims:
         claims = await self.verify_signature_and_claims(token)
@@ -48,6 +56,20 @@ class TokenVerifier:
     async def verify_signature_and_claims(self, token: str) -> AccessClaims:
         """Everything but the revocation check (auth-api's logout needs the claims of a token
         that may already be revoked)."""
+        digest = hashlib.sha256(token.encode()).digest()
+        cached = self._verified.get(digest)
+        if cached is not None:
+            if time.time() < cached.expires_at.timestamp() + self._leeway:
+                return cached
+            del self._verified[digest]
+            raise TokenExpired()
+        claims = await self._verify_uncached(token)
+        self._verified[digest] = claims
+        if len(self._verified) > VERIFIED_CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return claims
+
+    async def _verify_uncached(self, token: str) -> AccessClaims:
         if len(token) > MAX_TOKEN_LENGTH:
             raise TokenInvalid("The access token is too long.")
         try:

@@ -86,11 +86,6 @@ async def _dependency_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error", path=request.url.path, exc_info=exc)
-    return error_response(500, "internal_error", "Something went wrong on our side.")
-
-
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(BunriError, _bunri_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
@@ -105,7 +100,7 @@ def install_error_handlers(app: FastAPI) -> None:
         TimeoutError,
     ):
         app.add_exception_handler(outage, _dependency_error)
-    app.add_exception_handler(Exception, _unexpected_error)
+    # Anything else is a bug: RequestContextMiddleware answers 500 and logs it with the request id.
 
 
 class ErrorDetail(BaseModel):

@@ -33,6 +33,19 @@ def incoming_request_id(scope: Scope) -> str:
     return uuid.uuid4().hex
 
 
+_INTERNAL_ERROR = json.dumps(
+    error_body("internal_error", "Something went wrong on our side."), separators=(",", ":")
+).encode()
+_INTERNAL_ERROR_START: Message = {
+    "type": "http.response.start",
+    "status": 500,
+    "headers": [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(_INTERNAL_ERROR)).encode()),
+    ],
+}
+
+
 class RequestContextMiddleware:
     """Gives every request an id, binds it to the log context, echoes it, logs one access line."""
 
@@ -46,7 +59,7 @@ class RequestContextMiddleware:
         request_id = incoming_request_id(scope)
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
-        status = 500
+        status: int | None = None
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
@@ -58,12 +71,19 @@ class RequestContextMiddleware:
         with structlog.contextvars.bound_contextvars(request_id=request_id):
             try:
                 await self.app(scope, receive, send_with_id)
+            except Exception:
+                # Handled here rather than by Starlette's outermost handler so that the log line
+                # and the 500 answer both carry the request id. A bug, by definition.
+                access_log.exception("unhandled error", path=scope["path"])
+                if status is None and scope["type"] == "http":
+                    await send_with_id(_INTERNAL_ERROR_START)
+                    await send_with_id({"type": "http.response.body", "body": _INTERNAL_ERROR})
             finally:
                 access_log.info(
                     "request",
                     method=scope.get("method", "WS"),
                     path=scope["path"],
-                    status=status,
+                    status=status or 500,
                     duration_ms=round((time.perf_counter() - started) * 1000, 2),
                 )
 
@@ -85,17 +105,28 @@ class BodySizeLimitMiddleware:
             await _send_too_large(send, limit)
             return
         received = 0
+        refused = False
 
         async def counting_receive() -> Message:
-            nonlocal received
+            # Past the limit we answer 413 ourselves and tell the app the client left, so that
+            # whatever the app does with the body it cannot turn this into another answer.
+            nonlocal received, refused
+            if refused:
+                return {"type": "http.disconnect"}
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
-                    raise BodyTooLarge(_too_large_message(limit))
+                    refused = True
+                    await _send_too_large(send, limit)
+                    return {"type": "http.disconnect"}
             return message
 
-        await self.app(scope, counting_receive, send)
+        async def send_unless_refused(message: Message) -> None:
+            if not refused:
+                await send(message)
+
+        await self.app(scope, counting_receive, send_unless_refused)
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -113,7 +144,9 @@ def _too_large_message(limit: int) -> str:
 
 
 async def _send_too_large(send: Send, limit: int) -> None:
-    body = json.dumps(error_body(BodyTooLarge.code, _too_large_message(limit))).encode()
+    body = json.dumps(
+        error_body(BodyTooLarge.code, _too_large_message(limit)), separators=(",", ":")
+    ).encode()
     await send(
         {
             "type": "http.response.start",
