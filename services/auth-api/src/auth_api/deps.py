@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from auth_api.keys import KeyRing
 from auth_api.oauth.flow import OAuthFlow
 from auth_api.service import AuthService
+from auth_api.settings import AuthApiSettings
 
 
 def auth_service(request: Request) -> AuthService:
@@ -26,6 +27,11 @@ def key_ring(request: Request) -> KeyRing:
     return ring
 
 
+def auth_settings(request: Request) -> AuthApiSettings:
+    settings: AuthApiSettings = request.app.state.settings
+    return settings
+
+
 def client_ip(request: Request) -> str:
     # uvicorn has already replaced this with X-Forwarded-For when the peer is a trusted proxy.
     return request.client.host if request.client else "unknown"
@@ -35,3 +41,4 @@ AuthServiceDep = Annotated[AuthService, Depends(auth_service)]
 OAuthFlowDep = Annotated[OAuthFlow, Depends(oauth_flow)]
 KeyRingDep = Annotated[KeyRing, Depends(key_ring)]
 ClientIp = Annotated[str, Depends(client_ip)]
+AuthSettingsDep = Annotated[AuthApiSettings, Depends(auth_settings)]

@@ -72,6 +72,19 @@ class RedirectUriNotAllowed(BunriError):
     message = "This redirect_uri is not registered for social login."
 
 
+class CodeChallengeRequired(BunriError):
+    code = "code_challenge_required"
+    message = (
+        "A sign-in that returns to an app needs a PKCE code_challenge (S256), so that only the "
+        "app that started it can finish it."
+    )
+
+
+class BrowserMismatch(BunriError):
+    code = "oauth_browser_mismatch"
+    message = "This sign-in was started in another browser; start it again here."
+
+
 class LoginCodeInvalid(BunriError):
     code = "login_code_invalid"
     message = "The login code is unknown, expired or already used."

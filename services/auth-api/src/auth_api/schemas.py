@@ -70,7 +70,8 @@ class AuthorizationUrl(BaseModel):
 
 class LoginCodeExchange(Strict):
     code: OpaqueToken
-    code_verifier: Annotated[str, Field(min_length=43, max_length=128)] | None = None
+    # RFC 7636: 43 to 128 unreserved characters.
+    code_verifier: Annotated[str, Field(pattern=r"^[A-Za-z0-9._~-]{43,128}$")] | None = None
 
 
 class JsonWebKeySet(BaseModel):

@@ -16,20 +16,30 @@ from bunri.db.models import SocialAccount, User
 
 async def sign_in_user(session: AsyncSession, provider: str, identity: ProviderIdentity) -> User:
     """The user linked to this identity, or a new user for a first sign-in."""
-    linked = await repository.get_social_account(session, provider, identity.provider_user_id)
-    if linked is not None:
-        user = await repository.get_user(session, linked.user_id)
-        assert user is not None  # the foreign key cascades deletes
+    # A concurrent first sign-in may commit this identity, or another user this e-mail address,
+    # between our checks and our insert: then look again (the winner's rows are visible now).
+    for _ in range(3):
+        linked = await repository.get_social_account(session, provider, identity.provider_user_id)
+        if linked is not None:
+            user = await repository.get_user(session, linked.user_id)
+            assert user is not None  # the foreign key cascades deletes
+            return user
+        # Only an address the provider verified, and only if no account holds it yet (its owner,
+        # if it is the same person, links the provider while signed in).
+        email = identity.email.lower() if identity.email and identity.email_verified else None
+        if email is not None and await repository.email_in_use(session, email):
+            email = None
+        nickname = (identity.nickname or f"{provider} user").strip()[:50] or f"{provider} user"
+        user = User(email=email, password_hash=None, nickname=nickname, social_accounts=[])
+        try:
+            async with session.begin_nested():  # a lost race rolls back only this
+                session.add(user)
+                session.add(_social_account(user, provider, identity))
+                await session.flush()
+        except IntegrityError:
+            continue
         return user
-    email = identity.email.lower() if identity.email else None
-    if email is not None and await repository.email_in_use(session, email):
-        # Someone else (or the same person, unproven) holds it; they can link from that account.
-        email = None
-    nickname = (identity.nickname or f"{provider} user").strip()[:50] or f"{provider} user"
-    user = User(email=email, password_hash=None, nickname=nickname, social_accounts=[])
-    session.add(user)
-    await _add_link(session, user, provider, identity)
-    return user
+    raise SocialAccountInUse()
 
 
 async def link_identity(
@@ -53,15 +63,17 @@ async def link_identity(
 async def _add_link(
     session: AsyncSession, user: User, provider: str, identity: ProviderIdentity
 ) -> None:
-    session.add(
-        SocialAccount(
-            user=user,
-            provider=provider,
-            provider_user_id=identity.provider_user_id,
-            email=identity.email,
-        )
-    )
+    session.add(_social_account(user, provider, identity))
     try:
         await session.flush()
     except IntegrityError as exc:  # the same identity was linked concurrently
         raise SocialAccountInUse() from exc
+
+
+def _social_account(user: User, provider: str, identity: ProviderIdentity) -> SocialAccount:
+    return SocialAccount(
+        user=user,
+        provider=provider,
+        provider_user_id=identity.provider_user_id,
+        email=identity.email,
+    )

@@ -1,32 +1,39 @@
 """Social login: /api/v1/auth/oauth/*.
 
-A browser (or the app's in-app browser tab) opens `authorize`, the provider sends it back to
-`callback`. Without `redirect_uri` the callback answers with the token pair; with one (an app's
-registered URI) it redirects there with a one-time `code` that the app trades for tokens at
-`/oauth/token`, optionally proving with PKCE that it is the app that started the sign-in.
+A browser opens `authorize`, the provider sends it back to `callback`, which answers with the
+token pair (the browser must be the one that opened `authorize`). An app passes its registered
+`redirect_uri` and a PKCE `code_challenge` instead: the callback redirects there with a one-time
+`code`, which only that app (holding the verifier) can trade for tokens at `/oauth/token`.
+Linking a provider to a signed-in user is always an app flow, completed at that trade.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 from uuid import UUID
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.responses import RedirectResponse
 
 from auth_api import repository
-from auth_api.deps import AuthServiceDep, OAuthFlowDep
+from auth_api.deps import AuthServiceDep, AuthSettingsDep, OAuthFlowDep
 from auth_api.errors import LoginCodeInvalid, OAuthStateInvalid
 from auth_api.oauth.accounts import link_identity, sign_in_user
-from auth_api.oauth.flow import PendingSignIn, provider_error_to_denied
+from auth_api.oauth.flow import (
+    PendingSignIn,
+    browser_cookie,
+    check_browser,
+    provider_error_to_denied,
+)
 from auth_api.schemas import AuthorizationUrl, LoginCodeExchange, TokenPair
 from bunri.auth import CurrentUser
 from bunri.errors import BunriError
 from bunri.web.deps import SessionDep
 from bunri.web.errors import documented_errors
 
-router = APIRouter(prefix="/api/v1/auth/oauth", tags=["social login"])
+ROUTE_PREFIX = "/api/v1/auth/oauth"
+router = APIRouter(prefix=ROUTE_PREFIX, tags=["social login"])
 
 Challenge = Annotated[str | None, Query(min_length=43, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")]
 ShortParam = Annotated[str | None, Query(max_length=2048)]
@@ -41,6 +48,7 @@ ShortParam = Annotated[str | None, Query(max_length=2048)]
 async def authorize(
     provider: str,
     flow: OAuthFlowDep,
+    settings: AuthSettingsDep,
     redirect_uri: ShortParam = None,
     code_challenge: Challenge = None,
 ) -> RedirectResponse:
@@ -48,7 +56,19 @@ async def authorize(
     url = await flow.authorization_url(
         provider, app_redirect_uri=redirect_uri, app_code_challenge=code_challenge
     )
-    return RedirectResponse(url, status_code=status.HTTP_302_FOUND)
+    response = RedirectResponse(url, status_code=status.HTTP_302_FOUND)
+    if redirect_uri is None:
+        name, value = browser_cookie(query_value(url, "state"))
+        response.set_cookie(
+            name,
+            value,
+            max_age=settings.oauth_state_ttl_seconds,
+            path=ROUTE_PREFIX,
+            httponly=True,
+            secure=settings.public_base_url.startswith("https://"),
+            samesite="lax",  # sent on the provider's top-level redirect back to us
+        )
+    return response
 
 
 @router.post("/{provider}/link", responses=documented_errors(400, 401, 404))
@@ -56,11 +76,18 @@ async def start_link(
     provider: str,
     user: CurrentUser,
     flow: OAuthFlowDep,
-    redirect_uri: ShortParam = None,
+    redirect_uri: Annotated[str, Query(max_length=2048)],
+    code_challenge: Annotated[
+        str, Query(min_length=43, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")
+    ],
 ) -> AuthorizationUrl:
-    """For a signed-in user: the provider URL whose completion links that provider account."""
+    """For a signed-in user in the app: the provider URL to open. The provider account is linked
+    when the app trades the returned code (with its verifier) at /oauth/token."""
     url = await flow.authorization_url(
-        provider, app_redirect_uri=redirect_uri, link_user_id=user.user_id
+        provider,
+        app_redirect_uri=redirect_uri,
+        app_code_challenge=code_challenge,
+        link_user_id=user.user_id,
     )
     return AuthorizationUrl(authorization_url=url)
 
@@ -75,6 +102,8 @@ async def start_link(
 )
 async def callback(
     provider: str,
+    request: Request,
+    response: Response,
     session: SessionDep,
     flow: OAuthFlowDep,
     auth: AuthServiceDep,
@@ -87,14 +116,19 @@ async def callback(
     if not state:
         raise OAuthStateInvalid("The provider's answer carries no state.")
     pending = await flow.take_pending(provider, state)
+    if pending.app_redirect_uri is None:
+        check_browser(request.cookies, state)
+        response.delete_cookie(browser_cookie(state)[0], path=ROUTE_PREFIX)
     try:
         if error is not None or not code:
             raise provider_error_to_denied(error or "no_code", error_description)
         identity = await flow.identify(pending, code, state)
         if pending.link_user_id is not None:
-            user = await link_identity(session, UUID(pending.link_user_id), provider, identity)
-        else:
-            user = await sign_in_user(session, provider, identity)
+            link_code = await flow.issue_login_code(
+                UUID(pending.link_user_id), pending, link=identity
+            )
+            return _back_to_app(pending, code=link_code)
+        user = await sign_in_user(session, provider, identity)
     except BunriError as failure:
         if pending.app_redirect_uri is None:
             raise
@@ -109,11 +143,15 @@ async def callback(
 async def exchange_login_code(
     body: LoginCodeExchange, session: SessionDep, flow: OAuthFlowDep, auth: AuthServiceDep
 ) -> TokenPair:
-    """Trade the one-time code from the app redirect for a token pair."""
-    user_id = await flow.redeem_login_code(body.code, body.code_verifier)
-    if await repository.get_user(session, user_id) is None:
+    """Trade the one-time code from the app redirect (and the verifier of the app's
+    code_challenge) for a token pair; for a link, link the provider account first."""
+    grant = await flow.redeem_login_code(body.code, body.code_verifier)
+    if grant.link is not None:
+        provider, identity = grant.link
+        await link_identity(session, grant.user_id, provider, identity)
+    elif await repository.get_user(session, grant.user_id) is None:
         raise LoginCodeInvalid("The account this code was issued for no longer exists.")
-    return await auth.start_session(session, user_id)
+    return await auth.start_session(session, grant.user_id)
 
 
 def _back_to_app(pending: PendingSignIn, **params: str) -> RedirectResponse:
@@ -123,3 +161,7 @@ def _back_to_app(pending: PendingSignIn, **params: str) -> RedirectResponse:
         f"{pending.app_redirect_uri}{separator}{urlencode(params)}",
         status_code=status.HTTP_302_FOUND,
     )
+
+
+def query_value(url: str, name: str) -> str:
+    return parse_qs(urlsplit(url).query)[name][0]

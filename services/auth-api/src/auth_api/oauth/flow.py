@@ -1,7 +1,13 @@
 """The authorization-code dance with a provider, and the one-time login codes handed to the app.
 
 State lives in Redis for a few minutes and is consumed on first use (GETDEL), so a callback can be
-completed once. With PKCE the code is worthless to whoever intercepts it without our verifier.
+completed once. With PKCE the provider's code is worthless without our verifier.
+
+Whoever finishes a sign-in must be whoever started it, or an attacker could send a victim a link
+that signs the victim into the attacker's account (or links the victim's provider account to the
+attacker's): a browser flow is bound to the browser by a cookie set at `authorize`; an app flow is
+bound to the app by the app's own PKCE challenge, checked when it trades the login code. Linking
+happens only at that trade.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ import hashlib
 import json
 import secrets
 import uuid
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from urllib.parse import urlencode
 
@@ -18,6 +25,8 @@ import httpx
 from redis.asyncio import Redis
 
 from auth_api.errors import (
+    BrowserMismatch,
+    CodeChallengeRequired,
     LoginCodeInvalid,
     OAuthDenied,
     OAuthProviderError,
@@ -35,6 +44,17 @@ log = get_logger(__name__)
 
 _STATE = KEY_PREFIX + "oauth:state:"
 _LOGIN_CODE = KEY_PREFIX + "oauth:login-code:"
+
+
+BROWSER_COOKIE_PREFIX = "bunri_oauth_"
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """What a redeemed login code entitles to: a session for `user_id`, after linking `link`."""
+
+    user_id: uuid.UUID
+    link: tuple[str, ProviderIdentity] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,10 +99,11 @@ class OAuthFlow:
         link_user_id: uuid.UUID | None = None,
     ) -> str:
         provider = self.provider(name)
-        if app_redirect_uri is not None and (
-            app_redirect_uri not in self._settings.oauth_app_redirect_uris
-        ):
-            raise RedirectUriNotAllowed()
+        if app_redirect_uri is not None:
+            if app_redirect_uri not in self._settings.oauth_app_redirect_uris:
+                raise RedirectUriNotAllowed()
+            if app_code_challenge is None:
+                raise CodeChallengeRequired()
         state = secrets.token_urlsafe(32)
         verifier = secrets.token_urlsafe(64) if provider.use_pkce else None
         pending = PendingSignIn(
@@ -155,27 +176,56 @@ class OAuthFlow:
             raise OAuthProviderError(f"The provider answered HTTP {response.status_code}.")
         return body
 
-    async def issue_login_code(self, user_id: uuid.UUID, pending: PendingSignIn) -> str:
+    async def issue_login_code(
+        self,
+        user_id: uuid.UUID,
+        pending: PendingSignIn,
+        link: ProviderIdentity | None = None,
+    ) -> str:
         """A one-time code the app trades for tokens, so tokens never travel in a URL."""
         code = secrets.token_urlsafe(32)
-        value = {"user_id": str(user_id), "code_challenge": pending.app_code_challenge}
+        value = {
+            "user_id": str(user_id),
+            "code_challenge": pending.app_code_challenge,
+            "link": {"provider": pending.provider, "identity": asdict(link)} if link else None,
+        }
         await self._redis.set(
             _LOGIN_CODE + code, json.dumps(value), ex=self._settings.oauth_login_code_ttl_seconds
         )
         return code
 
-    async def redeem_login_code(self, code: str, code_verifier: str | None) -> uuid.UUID:
+    async def redeem_login_code(self, code: str, code_verifier: str | None) -> Grant:
+        """Spend a login code; any attempt spends it, like a provider's authorization code."""
         raw = await self._redis.getdel(_LOGIN_CODE + code)
         if raw is None:
             raise LoginCodeInvalid()
         value = json.loads(raw)
         challenge = value.get("code_challenge")
-        if challenge is not None and (
-            code_verifier is None
+        if (
+            challenge is None
+            or code_verifier is None
             or not secrets.compare_digest(pkce_challenge(code_verifier), challenge)
         ):
             raise LoginCodeInvalid("The code_verifier does not match the code_challenge.")
-        return uuid.UUID(value["user_id"])
+        link = value.get("link")
+        return Grant(
+            user_id=uuid.UUID(value["user_id"]),
+            link=(link["provider"], ProviderIdentity(**link["identity"])) if link else None,
+        )
+
+
+def browser_cookie(state: str) -> tuple[str, str]:
+    """The name and value of the cookie that ties a browser flow's state to its browser (one
+    cookie per flow, so a browser can have several sign-ins under way)."""
+    digest = hashlib.sha256(state.encode()).hexdigest()
+    return BROWSER_COOKIE_PREFIX + digest[:16], digest
+
+
+def check_browser(cookies: Mapping[str, str], state: str) -> None:
+    name, value = browser_cookie(state)
+    # Compared as bytes: compare_digest refuses non-ASCII strings, and a cookie can hold any.
+    if not secrets.compare_digest(cookies.get(name, "").encode(), value.encode()):
+        raise BrowserMismatch()
 
 
 def provider_error_to_denied(error: str, description: str | None) -> OAuthDenied:
