@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 
 import pytest
 from redis.asyncio import Redis
@@ -85,3 +87,27 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
     await client.flushdb()
     yield client
     await client.aclose()
+
+
+def _rabbitmqctl(*args: str, check: bool = True) -> None:
+    subprocess.run(["rabbitmqctl", "-q", *args], check=check, capture_output=True, timeout=60)
+
+
+@contextmanager
+def fresh_vhost(name: str) -> Iterator[str]:
+    """A RabbitMQ vhost created empty (and deleted after); yields its AMQP URL."""
+    vhost = f"bunri_test_{NAMESPACE}{WORKER}_{name}"
+    _rabbitmqctl("delete_vhost", vhost, check=False)
+    _rabbitmqctl("add_vhost", vhost)
+    _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
+    try:
+        yield f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
+    finally:
+        _rabbitmqctl("delete_vhost", vhost, check=False)
+
+
+@pytest.fixture(scope="session")
+def broker_url() -> Iterator[str]:
+    """A vhost of this pytest worker's own, created empty for the session."""
+    with fresh_vhost("main") as url:
+        yield url

@@ -18,7 +18,12 @@ BIN = Path(sys.executable).parent
     [("bunri-scan-api", "BUNRI_SCAN_API_PORT"), ("bunri-chat-api", "BUNRI_CHAT_API_PORT")],
 )
 def test_services_start_and_answer_health_checks(
-    script: str, port_variable: str, database_url: str, redis_url: str, tmp_path: Path
+    script: str,
+    port_variable: str,
+    database_url: str,
+    redis_url: str,
+    broker_url: str,
+    tmp_path: Path,
 ) -> None:
     import httpx
 
@@ -28,6 +33,7 @@ def test_services_start_and_answer_health_checks(
         "BUNRI_ENVIRONMENT": "test",
         "BUNRI_DATABASE_URL": database_url,
         "BUNRI_REDIS_URL": redis_url,
+        "BUNRI_BROKER_URL": broker_url,
     }
     url = f"http://127.0.0.1:{port}"
     with run_process(

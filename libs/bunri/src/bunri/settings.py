@@ -59,6 +59,18 @@ class BunriSettings(BaseSettings):
     )
     auth_leeway_seconds: int = Field(default=30, ge=0)
 
+    s3_bucket: str | None = Field(
+        default=None, description="Scan images go to this bucket; unset: a local folder."
+    )
+    s3_endpoint_url: str | None = None
+    s3_region: str = "ap-northeast-2"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    s3_max_connections: int = Field(default=50, ge=1)
+
+    max_image_bytes: int = Field(default=10 * 1024 * 1024, ge=1)
+    max_image_pixels: int = Field(default=50_000_000, ge=1)
+
     max_body_bytes: int = Field(default=64 * 1024, ge=1)
     forwarded_allow_ips: str = "127.0.0.1"
 
@@ -87,3 +99,11 @@ class BunriSettings(BaseSettings):
 
 def _secret_value(value: Any) -> Any:
     return value.get_secret_value() if isinstance(value, SecretStr) else value
+
+
+class BrokerSettings(BunriSettings):
+    """For the parties that publish or consume tasks."""
+
+    development_only_defaults: ClassVar[tuple[str, ...]] = ("broker_url",)
+
+    broker_url: str = "amqp://guest:guest@127.0.0.1:5672//"

@@ -1,10 +1,29 @@
+"""scan-api's application: its routes, and what its lifespan opens."""
+
 from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from bunri.images.errors import ImageTooLarge
 from bunri.logging import configure_logging
-from bunri.web.app import create_service_app, resources_lifespan
+from bunri.messaging.outbox import run_relay
+from bunri.messaging.publisher import TaskPublisher
+from bunri.scans.views import SCANS_PATH
+from bunri.storage import create_object_store
+from bunri.web.app import attach_resources, create_service_app
+from bunri.web.middleware import BodyLimit
+from bunri.web.resources import open_resources
+from scan_api import endpoints, guides
+from scan_api.events import ScanEventHub
+from scan_api.service import ScanService
 from scan_api.settings import ScanApiSettings
+
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
 
 
 def create_app(settings: ScanApiSettings | None = None) -> FastAPI:
@@ -12,14 +31,48 @@ def create_app(settings: ScanApiSettings | None = None) -> FastAPI:
     configure_logging(
         service=settings.service_name, level=settings.log_level, json=settings.log_json
     )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with open_resources(settings) as resources:
+            attach_resources(app, resources)
+            publisher = TaskPublisher(
+                settings.broker_url, confirm_timeout=settings.publish_confirm_timeout_seconds
+            )
+            await publisher.start()
+            hub = ScanEventHub(resources.redis)
+            await hub.start()
+            relay = asyncio.create_task(
+                run_relay(
+                    resources.sessionmaker,
+                    publisher,
+                    interval_seconds=settings.outbox_relay_interval_seconds,
+                )
+            )
+            app.state.publisher = publisher
+            app.state.event_hub = hub
+            app.state.object_store = create_object_store(settings)
+            app.state.scan_service = ScanService(settings, publisher)
+            try:
+                yield
+            finally:
+                relay.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await relay
+                await hub.close()
+                await publisher.close()
+
+    def body_limit(path: str) -> BodyLimit:
+        if path == SCANS_PATH:
+            return BodyLimit(settings.max_image_bytes + MULTIPART_OVERHEAD_BYTES, ImageTooLarge)
+        return BodyLimit(settings.max_body_bytes)
+
     return create_service_app(
         settings=settings,
         title="Bunri scan-api",
-        description=(
-            "Accepts waste photos and reports what they are and how to dispose of them (the "
-            "pipeline arrives with issue 3; health endpoints for now)."
-        ),
-        docs_prefix="/api/v1/scans",
-        routers=[],
-        lifespan=resources_lifespan(settings),
+        description="Accepts waste photos and reports what they are and how to dispose of them.",
+        docs_prefix=SCANS_PATH,
+        routers=[endpoints.router, guides.router],
+        lifespan=lifespan,
+        body_limit_for_path=body_limit,
     )

@@ -2,12 +2,20 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from bunri.settings import BunriSettings
+from bunri.settings import BrokerSettings
 
 
-class ScanApiSettings(BunriSettings):
+class ScanApiSettings(BrokerSettings):
     service_name: str = "scan-api"
 
     scan_api_host: str = "127.0.0.1"
     scan_api_port: int = 8002
     scan_api_workers: int = Field(default=1, ge=1)
+
+    max_note_chars: int = Field(default=500, ge=0)
+    idempotency_window_seconds: int = Field(default=24 * 3600, ge=60)
+    scan_priority: int = Field(default=5, ge=0, le=10)
+    publish_confirm_timeout_seconds: float = Field(default=5.0, gt=0)
+    outbox_relay_interval_seconds: float = Field(default=1.0, gt=0)
+    sse_keepalive_seconds: float = Field(default=15.0, gt=0)
+    image_url_ttl_seconds: int = Field(default=300, ge=10)

@@ -10,7 +10,7 @@ from fastapi import APIRouter, FastAPI, Request
 from bunri.settings import BunriSettings
 from bunri.web.errors import install_error_handlers
 from bunri.web.health import health_router
-from bunri.web.middleware import BodySizeLimitMiddleware, RequestContextMiddleware
+from bunri.web.middleware import BodyLimit, BodySizeLimitMiddleware, RequestContextMiddleware
 from bunri.web.resources import Resources
 
 
@@ -22,7 +22,7 @@ def create_service_app(
     docs_prefix: str,
     routers: Sequence[APIRouter],
     lifespan: Any,
-    body_limit_for_path: Callable[[str], int] | None = None,
+    body_limit_for_path: Callable[[str], BodyLimit] | None = None,
 ) -> FastAPI:
     """`docs_prefix` puts the docs under the service's own path (e.g. /api/v1/auth/docs), where
     the gateway routes them."""
@@ -42,7 +42,7 @@ def create_service_app(
     app.include_router(health_router(_readiness_checks))
     app.add_middleware(
         BodySizeLimitMiddleware,
-        limit_for_path=body_limit_for_path or (lambda _: settings.max_body_bytes),
+        limit_for_path=body_limit_for_path or (lambda _: BodyLimit(settings.max_body_bytes)),
     )
     app.add_middleware(RequestContextMiddleware)
     return app

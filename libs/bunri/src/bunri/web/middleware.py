@@ -7,12 +7,13 @@ import re
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import structlog
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from bunri.errors import BodyTooLarge
+from bunri.errors import BodyTooLarge, BunriError
 from bunri.logging import get_logger
 from bunri.web.errors import error_body
 
@@ -88,10 +89,16 @@ class RequestContextMiddleware:
                 )
 
 
+@dataclass(frozen=True, slots=True)
+class BodyLimit:
+    max_bytes: int
+    error: type[BunriError] = BodyTooLarge
+
+
 class BodySizeLimitMiddleware:
     """Refuses bodies over a limit, by Content-Length up front or by counting a streamed body."""
 
-    def __init__(self, app: ASGIApp, limit_for_path: Callable[[str], int]) -> None:
+    def __init__(self, app: ASGIApp, limit_for_path: Callable[[str], BodyLimit]) -> None:
         self.app = app
         self.limit_for_path = limit_for_path
 
@@ -101,7 +108,7 @@ class BodySizeLimitMiddleware:
             return
         limit = self.limit_for_path(scope["path"])
         declared = _content_length(scope)
-        if declared is not None and declared > limit:
+        if declared is not None and declared > limit.max_bytes:
             await _send_too_large(send, limit)
             return
         received = 0
@@ -116,7 +123,7 @@ class BodySizeLimitMiddleware:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > limit:
+                if received > limit.max_bytes:
                     refused = True
                     await _send_too_large(send, limit)
                     return {"type": "http.disconnect"}
@@ -139,18 +146,13 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-def _too_large_message(limit: int) -> str:
-    return f"The request body is larger than the {limit:,} bytes this endpoint accepts."
-
-
-async def _send_too_large(send: Send, limit: int) -> None:
-    body = json.dumps(
-        error_body(BodyTooLarge.code, _too_large_message(limit)), separators=(",", ":")
-    ).encode()
+async def _send_too_large(send: Send, limit: BodyLimit) -> None:
+    message = f"{limit.error.message} The limit is {limit.max_bytes:,} bytes."
+    body = json.dumps(error_body(limit.error.code, message), separators=(",", ":")).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": limit.error.status_code,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),

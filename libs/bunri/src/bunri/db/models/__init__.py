@@ -1,8 +1,18 @@
 """Every model, imported here so that `Base.metadata` is complete for Alembic and for queries."""
 
 from bunri.db.base import Base
+from bunri.db.models.outbox_message import OutboxMessage
 from bunri.db.models.refresh_token import RefreshToken
+from bunri.db.models.scan import Scan, ScanStatus
 from bunri.db.models.social_account import SocialAccount
 from bunri.db.models.user import User
 
-__all__ = ["Base", "RefreshToken", "SocialAccount", "User"]
+__all__ = [
+    "Base",
+    "OutboxMessage",
+    "RefreshToken",
+    "Scan",
+    "ScanStatus",
+    "SocialAccount",
+    "User",
+]

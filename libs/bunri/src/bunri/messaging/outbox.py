@@ -1,0 +1,91 @@
+"""The transactional outbox: a task that could not be published at accept time is written in the
+same transaction as its scan, and a relay publishes it once the broker is back.
+
+The relay locks rows with SKIP LOCKED, so every replica can run one without publishing a row
+twice; a crash between publish and delete publishes it again, which the workers' compare-and-set
+(and journal) make harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bunri.db.models import OutboxMessage
+from bunri.logging import get_logger
+from bunri.messaging.errors import BrokerUnavailable, QueueFull
+from bunri.messaging.protocol import TaskMessage
+from bunri.messaging.publisher import TaskPublisher
+
+log = get_logger(__name__)
+
+
+def outbox_row(message: TaskMessage) -> OutboxMessage:
+    return OutboxMessage(
+        task_id=message.task_id,
+        task_name=message.task_name,
+        routing_key=message.routing_key,
+        priority=message.priority,
+        headers=message.headers,
+        body=message.body,
+    )
+
+
+def message_of(row: OutboxMessage) -> TaskMessage:
+    return TaskMessage(
+        task_id=row.task_id,
+        task_name=row.task_name,
+        routing_key=row.routing_key,
+        priority=row.priority,
+        headers=row.headers,
+        body=row.body,
+    )
+
+
+async def relay_once(
+    sessionmaker: async_sessionmaker[AsyncSession], publisher: TaskPublisher, batch: int = 20
+) -> int:
+    """Publish up to `batch` waiting messages, oldest first; how many were published."""
+    published = 0
+    async with sessionmaker() as session:
+        rows = (
+            await session.scalars(
+                select(OutboxMessage)
+                .order_by(OutboxMessage.created_at)
+                .limit(batch)
+                .with_for_update(skip_locked=True)
+            )
+        ).all()
+        for row in rows:
+            try:
+                await publisher.publish(message_of(row))
+            except (BrokerUnavailable, QueueFull) as exc:
+                row.attempts += 1
+                row.last_error = repr(exc)
+                break  # the broker is still away or full: try again on the next round
+            await session.delete(row)
+            published += 1
+        await session.commit()
+    if published:
+        log.info("outbox relayed", published=published)
+    return published
+
+
+async def run_relay(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    publisher: TaskPublisher,
+    *,
+    interval_seconds: float = 1.0,
+) -> None:
+    """Relay forever (a service's background task); drains quickly when there is a backlog."""
+    while True:
+        published = 0
+        if publisher.connected:
+            try:
+                published = await relay_once(sessionmaker, publisher)
+            except Exception:  # a database hiccup must not end the relay
+                log.exception("outbox relay round failed")
+        if not published:
+            await asyncio.sleep(interval_seconds)

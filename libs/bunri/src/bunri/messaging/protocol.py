@@ -1,0 +1,82 @@
+"""Task messages in Celery's message protocol (version 2), built without importing Celery, so an
+async API can publish them with its own AMQP client.
+
+See Celery's "Message Protocol" documentation: the task's metadata travels in the headers, the
+body is the JSON array [args, kwargs, embed].
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bunri.messaging.tasks import TASK_QUEUES
+from bunri.messaging.topology import DEFAULT_PRIORITY, MAX_PRIORITY
+
+_ORIGIN = f"{os.getpid()}@{socket.gethostname()}"
+_EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
+
+
+@dataclass(frozen=True, slots=True)
+class TaskMessage:
+    task_id: str
+    task_name: str
+    routing_key: str
+    priority: int
+    headers: dict[str, Any]
+    body: bytes
+
+    content_type = "application/json"
+    content_encoding = "utf-8"
+
+
+def task_message(
+    task_name: str,
+    *,
+    task_id: str,
+    args: Sequence[Any] = (),
+    kwargs: Mapping[str, Any] | None = None,
+    priority: int = DEFAULT_PRIORITY,
+    argsrepr: str | None = None,
+    kwargsrepr: str | None = None,
+) -> TaskMessage:
+    """A message for `task_name`, routed to its queue. `task_id` is stable per unit of work (e.g.
+    derived from the scan id), so a message published twice is recognisably the same task."""
+    if not 0 <= priority <= MAX_PRIORITY:
+        raise ValueError(f"priority must be within 0..{MAX_PRIORITY}")
+    kwargs = dict(kwargs or {})
+    headers: dict[str, Any] = {
+        "lang": "py",
+        "task": task_name,
+        "id": task_id,
+        "shadow": None,
+        "eta": None,
+        "expires": None,
+        "group": None,
+        "group_index": None,
+        "retries": 0,
+        "timelimit": [None, None],
+        "root_id": task_id,
+        "parent_id": None,
+        # Shown by Flower and in logs; the real arguments may be megabytes.
+        "argsrepr": argsrepr if argsrepr is not None else repr(tuple(args))[:200],
+        "kwargsrepr": kwargsrepr if kwargsrepr is not None else repr(sorted(kwargs))[:200],
+        "origin": _ORIGIN,
+        "ignore_result": True,
+        "replaced_task_nesting": 0,
+        "stamped_headers": None,
+        "stamps": {},
+    }
+    body = json.dumps([list(args), kwargs, _EMBED], separators=(",", ":")).encode()
+    return TaskMessage(
+        task_id=task_id,
+        task_name=task_name,
+        routing_key=TASK_QUEUES[task_name].name,
+        priority=priority,
+        headers=headers,
+        body=body,
+    )

@@ -1,0 +1,141 @@
+"""Confirmed publishing from async services (aio-pika), with the topology declared on connect.
+
+Every publish waits for the broker's confirm: a returned 202 means the message is on disk in the
+queue (or, if the broker could not be reached, in the outbox, committed with the scan).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from typing import Any
+
+import aio_pika
+import aiormq.exceptions
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
+
+from bunri.logging import get_logger
+from bunri.messaging.errors import BrokerUnavailable, QueueFull
+from bunri.messaging.protocol import TaskMessage
+from bunri.messaging.topology import (
+    DEAD_LETTER_ARGUMENTS,
+    DEAD_LETTER_EXCHANGE,
+    TASK_EXCHANGE,
+    WORK_QUEUES,
+)
+
+log = get_logger(__name__)
+
+
+async def declare_topology(channel: AbstractChannel) -> None:
+    """Declare every exchange, queue and binding; idempotent when the broker already has them."""
+    tasks = await channel.declare_exchange(
+        TASK_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True
+    )
+    dead = await channel.declare_exchange(
+        DEAD_LETTER_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True
+    )
+    for queue in WORK_QUEUES:
+        work = await channel.declare_queue(queue.name, durable=True, arguments=queue.arguments())
+        await work.bind(tasks, routing_key=queue.name)
+        letters = await channel.declare_queue(
+            queue.dead_letter_queue, durable=True, arguments=DEAD_LETTER_ARGUMENTS
+        )
+        await letters.bind(dead, routing_key=queue.dead_letter_queue)
+
+
+class TaskPublisher:
+    """One robust connection and one confirming channel per process.
+
+    The service starts even while the broker is down: `publish` then fails fast with
+    `BrokerUnavailable` (the caller falls back to the outbox) and a background task keeps trying
+    to connect.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        confirm_timeout: float = 5.0,
+        reconnect_interval: float = 2.0,
+    ) -> None:
+        self._url = url
+        self._confirm_timeout = confirm_timeout
+        self._reconnect_interval = reconnect_interval
+        self._connection: AbstractRobustConnection | None = None
+        self._exchange: AbstractExchange | None = None
+        self._connecting: asyncio.Task[None] | None = None
+
+    @property
+    def connected(self) -> bool:
+        return (
+            self._exchange is not None
+            and self._connection is not None
+            and (not self._connection.is_closed)
+        )
+
+    async def start(self) -> None:
+        if not await self._try_connect():
+            self._connecting = asyncio.create_task(self._keep_connecting())
+
+    async def close(self) -> None:
+        if self._connecting is not None:
+            self._connecting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._connecting
+        if self._connection is not None:
+            await self._connection.close()
+
+    async def publish(self, message: TaskMessage) -> None:
+        exchange = self._exchange
+        if exchange is None or not self.connected:
+            raise BrokerUnavailable("not connected to the broker")
+        try:
+            confirmation = await asyncio.wait_for(
+                exchange.publish(
+                    _to_amqp(message), routing_key=message.routing_key, mandatory=True
+                ),
+                self._confirm_timeout,
+            )
+        except aiormq.exceptions.DeliveryError as exc:
+            # A nack: the queue is at its length or byte limit (x-overflow reject-publish).
+            raise QueueFull() from exc
+        except (TimeoutError, aiormq.exceptions.AMQPError, ConnectionError, OSError) as exc:
+            raise BrokerUnavailable(repr(exc)) from exc
+        if not isinstance(confirmation, aiormq.spec.Basic.Ack):
+            # Returned as unroutable: the queue is missing, which a restart will redeclare.
+            raise BrokerUnavailable(f"message not routed: {confirmation!r}")
+
+    async def _try_connect(self) -> bool:
+        try:
+            connection = await asyncio.wait_for(aio_pika.connect_robust(self._url), 10)
+            channel = await connection.channel(publisher_confirms=True)
+            await declare_topology(channel)
+            self._exchange = await channel.get_exchange(TASK_EXCHANGE)
+        except (TimeoutError, aiormq.exceptions.AMQPError, ConnectionError, OSError) as exc:
+            log.warning("broker unavailable", error=repr(exc))
+            return False
+        self._connection = connection
+        log.info("broker connected")
+        return True
+
+    async def _keep_connecting(self) -> None:
+        connected = False
+        while not connected:
+            connected = await self._try_connect()
+            if not connected:
+                await asyncio.sleep(self._reconnect_interval)
+
+
+def _to_amqp(message: TaskMessage) -> aio_pika.Message:
+    headers: dict[str, Any] = message.headers
+    return aio_pika.Message(
+        message.body,
+        headers=headers,
+        content_type=message.content_type,
+        content_encoding=message.content_encoding,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        priority=message.priority,
+        correlation_id=message.task_id,
+        message_id=message.task_id,
+    )

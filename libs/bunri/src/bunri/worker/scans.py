@@ -1,0 +1,78 @@
+"""A worker's view of scans: read one, move it along by compare-and-set, announce each move.
+
+Every successful transition is committed, then published as a progress event; a transition that
+matches no row (someone else moved the scan first) changes nothing and announces nothing.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import redis
+from sqlalchemy import Update
+from sqlalchemy.orm import Session, sessionmaker
+
+from bunri.db.models import Scan, ScanStatus
+from bunri.logging import get_logger
+from bunri.scans import transitions
+from bunri.scans.events import ScanEvent, publish_event
+
+log = get_logger(__name__)
+
+
+class ScanLedger:
+    def __init__(self, sessions: sessionmaker[Session], redis_client: redis.Redis) -> None:
+        self._sessions = sessions
+        self._redis = redis_client
+
+    def get(self, scan_id: uuid.UUID) -> Scan | None:
+        with self._sessions() as session:
+            return session.get(Scan, scan_id)
+
+    def wait_for(self, scan_id: uuid.UUID, timeout_seconds: float) -> Scan | None:
+        """The scan, waiting a little if it is not visible yet: scan-api publishes the task just
+        before committing the scan, so a fast worker can see the message first."""
+        deadline = time.monotonic() + timeout_seconds
+        delay = 0.02
+        while True:
+            scan = self.get(scan_id)
+            if scan is not None or time.monotonic() >= deadline:
+                return scan
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+
+    def advance(self, scan: Scan, to: ScanStatus, **values: Any) -> Scan | None:
+        """`scan` moved to `to`, or None if it had moved on since it was read."""
+        return self._apply(transitions.advance(scan, to, **values))
+
+    def fail(self, scan: Scan, code: str, message: str) -> Scan | None:
+        log.warning("scan failed", scan_id=str(scan.id), code=code, reason=message)
+        return self._apply(transitions.fail(scan, code, message))
+
+    def fail_by_id(self, scan_id: uuid.UUID, code: str, message: str) -> Scan | None:
+        """Fail whatever state the scan is in now, unless it already finished."""
+        for _ in range(5):  # lost races re-read; a scan has only so many states to go through
+            scan = self.get(scan_id)
+            if scan is None or scan.status.terminal:
+                return None
+            failed = self.fail(scan, code, message)
+            if failed is not None:
+                return failed
+        return None
+
+    def _apply(self, statement: Update) -> Scan | None:
+        with self._sessions() as session:
+            updated = session.scalars(statement.returning(Scan)).first()
+            session.commit()
+        if updated is not None:
+            try:
+                publish_event(self._redis, ScanEvent.of(updated))
+            except redis.RedisError as exc:
+                # Progress events are a convenience: the database holds the truth, and the SSE
+                # endpoint falls back to it.
+                log.warning(
+                    "progress event not published", scan_id=str(updated.id), error=repr(exc)
+                )
+        return updated

@@ -1,0 +1,63 @@
+"""Real worker processes for tests: started from their entry points, ready when their log says
+so, stopped (and reaped) afterwards."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def wait_for_log(
+    log_path: Path, needle: str, process: subprocess.Popen[bytes], timeout: float
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the process exited early:\n{log_path.read_text()[-5000:]}")
+        if log_path.exists() and needle in log_path.read_text(errors="replace"):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(
+        f"no {needle!r} in the log after {timeout} s:\n{log_path.read_text()[-5000:]}"
+    )
+
+
+@contextmanager
+def worker_process(
+    command: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    log_path: Path,
+    ready: str = " ready.",
+    timeout: float = 90.0,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Start a worker in its own process group (its pool children die with it)."""
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            list(command),
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        wait_for_log(log_path, ready, process, timeout)
+        yield process
+    finally:
+        stop_group(process)
+
+
+def stop_group(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()

@@ -1,0 +1,73 @@
+"""The AI worker's Celery app (prefork pool). The model is loaded once, in the parent, before the
+pool forks: the children share its memory (copy-on-write) instead of holding a copy each."""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+
+import redis
+from celery.signals import worker_init, worker_process_init
+
+from ai_worker.classifier import Classifier, ModelUnavailable, load_classifier
+from ai_worker.settings import AiWorkerSettings
+from bunri.db.sync import create_sync_engine, create_sync_sessionmaker
+from bunri.logging import configure_logging, get_logger
+from bunri.worker.celery import create_celery_app, declare_topology
+from bunri.worker.scans import ScanLedger
+
+log = get_logger(__name__)
+settings = AiWorkerSettings()
+app = create_celery_app(
+    "ai_worker",
+    settings,
+    include=["ai_worker.tasks"],
+    # A child that grew (a leak in a native library, say) is replaced between tasks.
+    worker_max_memory_per_child=2_000_000,
+)
+
+_model: list[Classifier | ModelUnavailable] = []
+
+
+def classifier() -> Classifier | ModelUnavailable:
+    """The model loaded at start (or why it could not be: scans then fail saying so)."""
+    if not _model:
+        _model.append(_load())
+    return _model[0]
+
+
+def _load() -> Classifier | ModelUnavailable:
+    import torch
+
+    # Before any tensor work: a parent that never starts more than one thread forks safely.
+    torch.set_num_threads(1)
+    try:
+        loaded = load_classifier(settings)
+    except ModelUnavailable as exc:
+        log.error("model unavailable; scans will fail until it is fixed", reason=str(exc))
+        return exc
+    log.info("model loaded", backend=loaded.backend, model=loaded.model_name, pid=os.getpid())
+    return loaded
+
+
+@worker_init.connect
+def _on_worker_init(**_: object) -> None:
+    configure_logging(
+        service=settings.service_name, level=settings.log_level, json=settings.log_json
+    )
+    with app.connection_for_write() as connection:
+        declare_topology(connection)
+    classifier()  # in the parent, before the pool forks
+
+
+@worker_process_init.connect
+def _on_child_start(**_: object) -> None:
+    import torch
+
+    torch.set_num_threads(settings.torch_threads)
+
+
+@cache
+def ledger() -> ScanLedger:
+    engine = create_sync_engine(settings, pool_size=2)
+    return ScanLedger(create_sync_sessionmaker(engine), redis.Redis.from_url(settings.redis_url))

@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from ai_worker.classifier.base import Classifier, ModelUnavailable
+from ai_worker.settings import AiWorkerSettings
+
+
+def load_classifier(settings: AiWorkerSettings) -> Classifier:
+    """The configured backend, loaded; `ModelUnavailable` says what to set when it cannot be."""
+    if settings.classifier_backend == "clip":
+        from ai_worker.classifier.clip import ClipClassifier
+
+        return ClipClassifier(
+            settings.clip_model, offline=settings.model_offline, device=settings.device
+        )
+    if settings.classifier_backend == "hf":
+        if settings.hf_model is None or settings.hf_label_map is None:
+            raise ModelUnavailable("The hf backend needs BUNRI_HF_MODEL and BUNRI_HF_LABEL_MAP.")
+        from ai_worker.classifier.hf import HuggingFaceClassifier
+
+        return HuggingFaceClassifier(
+            settings.hf_model,
+            settings.hf_label_map,
+            offline=settings.model_offline,
+            device=settings.device,
+        )
+    from ai_worker.classifier.openai import OpenAIClassifier
+
+    return OpenAIClassifier(
+        base_url=settings.openai_base_url,
+        api_key=settings.openai_api_key.get_secret_value() if settings.openai_api_key else None,
+        model=settings.openai_model,
+        timeout=settings.openai_timeout_seconds,
+    )

@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+
+from bunri.settings import BrokerSettings
+
+Backend = Literal["clip", "hf", "openai"]
+
+
+class AiWorkerSettings(BrokerSettings):
+    service_name: str = "ai-worker"
+
+    ai_worker_concurrency: int = Field(default=4, ge=1)
+    # Threads each pool child gives torch; the children already run side by side.
+    torch_threads: int = Field(default=1, ge=1)
+    device: str = Field(default="cpu", description="torch device: cpu, cuda, cuda:1 ...")
+
+    classifier_backend: Backend = "clip"
+    clip_model: str = Field(
+        default="openai/clip-vit-base-patch32",
+        description="A local folder or a Hugging Face hub id of a CLIP checkpoint.",
+    )
+    hf_model: str | None = Field(
+        default=None, description="A local folder or hub id of an image-classification model."
+    )
+    hf_label_map: Path | None = Field(
+        default=None,
+        description="JSON object from each of the model's labels to 'major/middle' or "
+        "'major/middle/minor' (or null to ignore that label).",
+    )
+    model_offline: bool = Field(
+        default=False, description="Never reach for the hub: load from local files only."
+    )
+    openai_base_url: str | None = None
+    openai_api_key: SecretStr | None = None
+    openai_model: str = "gpt-4o-mini"
+    openai_timeout_seconds: float = Field(default=30.0, gt=0)
+
+    unsure_below: float = Field(
+        default=0.5, ge=0, le=1, description="Below this confidence a result says it is unsure."
+    )
+    analysis_task_max_retries: int = Field(default=5, ge=0)

@@ -1,0 +1,39 @@
+"""The storage worker's Celery app. Start it with `bunri-storage-worker` (the eventlet pool must
+be chosen on the command line, so that patching happens before anything is imported)."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import redis
+from celery.signals import worker_init
+
+from bunri.db.sync import create_sync_engine, create_sync_sessionmaker
+from bunri.logging import configure_logging
+from bunri.storage import ObjectStore, create_object_store
+from bunri.worker.celery import create_celery_app, declare_topology
+from bunri.worker.scans import ScanLedger
+from storage_worker.settings import StorageWorkerSettings
+
+settings = StorageWorkerSettings()
+app = create_celery_app("storage_worker", settings, include=["storage_worker.tasks"])
+
+
+@worker_init.connect
+def _on_worker_init(**_: object) -> None:
+    configure_logging(
+        service=settings.service_name, level=settings.log_level, json=settings.log_json
+    )
+    with app.connection_for_write() as connection:
+        declare_topology(connection)
+
+
+@cache
+def ledger() -> ScanLedger:
+    engine = create_sync_engine(settings, pool_size=min(settings.storage_worker_concurrency, 20))
+    return ScanLedger(create_sync_sessionmaker(engine), redis.Redis.from_url(settings.redis_url))
+
+
+@cache
+def object_store() -> ObjectStore:
+    return create_object_store(settings)
