@@ -6,7 +6,7 @@ MEMBERS := libs/bunri services/auth-api services/scan-api services/chat-api work
 EDITABLES := $(foreach member,$(MEMBERS),-e $(member))
 PYTEST_WORKERS ?= auto
 
-.PHONY: setup run migrate test lint typecheck pytest bench bench-auth lock services clean
+.PHONY: setup run migrate test lint typecheck pytest bench bench-auth bench-accept bench-e2e lock services clean
 
 setup: $(VENV)/.installed
 
@@ -22,9 +22,9 @@ services:
 migrate: setup
 	$(BIN)/bunri db upgrade
 
-# For now the platform is auth-api, served where clients will find the whole platform.
-run: setup services migrate
-	BUNRI_AUTH_API_PORT=$${BUNRI_AUTH_API_PORT:-8080} $(BIN)/bunri-auth-api
+# The whole platform on this machine, on http://127.0.0.1:8080 (see `bunri standalone --help`).
+run: setup services
+	$(BIN)/bunri standalone
 
 lint: setup
 	$(BIN)/ruff check .
@@ -40,10 +40,16 @@ pytest: setup services
 
 test: lint typecheck pytest
 
-bench: bench-auth
+bench: bench-auth bench-accept bench-e2e
 
 bench-auth: setup services
 	$(BIN)/python -m bench.auth_bench
+
+bench-accept: setup services
+	$(BIN)/python -m bench.accept
+
+bench-e2e: setup services
+	$(BIN)/python -m bench.e2e
 
 # Re-resolve every dependency from scratch and pin the result.
 lock:

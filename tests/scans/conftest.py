@@ -217,3 +217,13 @@ async def wait_until_done(
         if body["status"] in ("completed", "failed") or time.monotonic() > deadline:
             return body
         await asyncio.sleep(0.1)
+
+
+@pytest.fixture(scope="session")
+def idle_broker_url() -> Iterator[str]:
+    """A vhost no worker consumes: scans accepted through it stay `queued`, and its queue shows
+    exactly what scan-api published."""
+    from tests.conftest import fresh_vhost
+
+    with fresh_vhost("idle") as url:
+        yield url

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from pathlib import Path
+from typing import Any, TypeVar
 
 import typer
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
@@ -16,6 +17,8 @@ from bunri.settings import BunriSettings
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Bunri's command line.")
 db = typer.Typer(no_args_is_help=True, help="The database: migrations and checks.")
 app.add_typer(db, name="db")
+broker = typer.Typer(no_args_is_help=True, help="RabbitMQ: the queue topology.")
+app.add_typer(broker, name="broker")
 
 T = TypeVar("T")
 
@@ -74,6 +77,121 @@ def check() -> None:
             typer.echo(f"  {change}", err=True)
         raise typer.Exit(1)
     typer.echo(f"database at head ({head}); models and migrations agree")
+
+
+@broker.command()
+def definitions(
+    vhost: str = typer.Option("/", help="The vhost to write the topology for."),
+) -> None:
+    """Print the topology as RabbitMQ definitions (infra/rabbitmq/definitions.json is this)."""
+    import json
+
+    from bunri.messaging.topology import definitions as topology_definitions
+
+    typer.echo(json.dumps(topology_definitions(vhost), indent=2, sort_keys=True))
+
+
+@broker.command()
+def declare() -> None:
+    """Declare every exchange, queue and binding on BUNRI_BROKER_URL (idempotent)."""
+    import aio_pika
+
+    from bunri.messaging.publisher import declare_topology
+    from bunri.settings import BrokerSettings
+
+    async def run() -> None:
+        connection = await aio_pika.connect(BrokerSettings().broker_url)
+        async with connection:
+            await declare_topology(await connection.channel())
+
+    asyncio.run(run())
+    typer.echo("topology declared")
+
+
+DEFAULT_BASE_URL = "http://127.0.0.1:8080"
+
+
+@app.command()
+def standalone(
+    host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
+    port: int = typer.Option(8080, help="Port of the one base URL."),
+    state_dir: Path = typer.Option(Path(".bunri"), help="Where embedded parts keep their data."),
+) -> None:
+    """Run the whole platform on this machine: auth-api and scan-api behind one base URL, the
+    storage and AI workers, with embedded stand-ins for PostgreSQL, RabbitMQ and S3 where they
+    are not configured."""
+    from bunri.standalone.run import run_standalone
+
+    run_standalone(state_dir, host, port)
+
+
+def _client(base_url: str, email: str | None, password: str | None, state_dir: Path) -> Any:
+    """A signed-in client: saved tokens, else the given (or standalone's demo) login."""
+    import json
+
+    from bunri.client.api import BunriClient
+    from bunri.client.credentials import demo_login_path
+
+    client = BunriClient(base_url)
+    if email and password:
+        client.login(email, password)
+    elif not client.check_session():
+        demo = demo_login_path(state_dir)
+        if demo.exists():
+            login = json.loads(demo.read_text())
+            client.login(login["email"], login["password"])
+        else:
+            email = email or typer.prompt("e-mail")
+            password = password or typer.prompt("password", hide_input=True)
+            client.login(email, password)
+    return client
+
+
+@app.command()
+def login(
+    email: str = typer.Option(..., prompt=True, envvar="BUNRI_EMAIL"),
+    password: str = typer.Option(..., prompt=True, hide_input=True, envvar="BUNRI_PASSWORD"),
+    base_url: str = typer.Option(DEFAULT_BASE_URL, envvar="BUNRI_BASE_URL"),
+) -> None:
+    """Sign in and keep the tokens for later commands."""
+    from bunri.client.api import ApiError, BunriClient
+
+    client = BunriClient(base_url)
+    try:
+        client.login(email, password)
+    except ApiError as exc:
+        typer.echo(f"login failed: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"signed in to {base_url}")
+
+
+@app.command()
+def scan(
+    photo: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True),
+    note: str | None = typer.Option(None, help="A note kept with the scan."),
+    base_url: str = typer.Option(DEFAULT_BASE_URL, envvar="BUNRI_BASE_URL"),
+    email: str | None = typer.Option(None, envvar="BUNRI_EMAIL"),
+    password: str | None = typer.Option(None, envvar="BUNRI_PASSWORD"),
+    state_dir: Path = typer.Option(Path(".bunri"), help="Standalone's folder (demo login)."),
+) -> None:
+    """Scan a photo: upload it, follow its progress, print the class and the disposal guide."""
+    import httpx
+    from rich.console import Console
+
+    from bunri.client.api import ApiError
+    from bunri.client.scan import run_scan
+
+    console = Console()
+    try:
+        client = _client(base_url, email, password, state_dir)
+        code = run_scan(client, photo, note, console)
+    except ApiError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(1) from exc
+    except httpx.TransportError as exc:
+        console.print(f"[red]cannot reach {base_url}: {exc}. Is `bunri standalone` running?[/red]")
+        raise typer.Exit(1) from exc
+    raise typer.Exit(code)
 
 
 def main() -> None:

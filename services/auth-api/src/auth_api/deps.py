@@ -12,27 +12,27 @@ from auth_api.service import AuthService
 from auth_api.settings import AuthApiSettings
 
 
-def auth_service(request: Request) -> AuthService:
+async def auth_service(request: Request) -> AuthService:
     service: AuthService = request.app.state.auth_service
     return service
 
 
-def oauth_flow(request: Request) -> OAuthFlow:
+async def oauth_flow(request: Request) -> OAuthFlow:
     flow: OAuthFlow = request.app.state.oauth_flow
     return flow
 
 
-def key_ring(request: Request) -> KeyRing:
+async def key_ring(request: Request) -> KeyRing:
     ring: KeyRing = request.app.state.key_ring
     return ring
 
 
-def auth_settings(request: Request) -> AuthApiSettings:
+async def auth_settings(request: Request) -> AuthApiSettings:
     settings: AuthApiSettings = request.app.state.settings
     return settings
 
 
-def client_ip(request: Request) -> str:
+async def client_ip(request: Request) -> str:
     # uvicorn has already replaced this with X-Forwarded-For when the peer is a trusted proxy.
     return request.client.host if request.client else "unknown"
 

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from bunri.images.errors import ImageTooLarge
 from bunri.logging import configure_logging
 from bunri.messaging.outbox import run_relay
-from bunri.messaging.publisher import TaskPublisher
+from bunri.messaging.publisher import create_publisher
 from bunri.scans.views import SCANS_PATH
 from bunri.storage import create_object_store
 from bunri.web.app import attach_resources, create_service_app
@@ -36,8 +36,8 @@ def create_app(settings: ScanApiSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_resources(settings) as resources:
             attach_resources(app, resources)
-            publisher = TaskPublisher(
-                settings.broker_url, confirm_timeout=settings.publish_confirm_timeout_seconds
+            publisher = create_publisher(
+                settings, confirm_timeout=settings.publish_confirm_timeout_seconds
             )
             await publisher.start()
             hub = ScanEventHub(resources.redis)

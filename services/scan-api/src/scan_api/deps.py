@@ -12,22 +12,22 @@ from scan_api.service import ScanService
 from scan_api.settings import ScanApiSettings
 
 
-def scan_service(request: Request) -> ScanService:
+async def scan_service(request: Request) -> ScanService:
     service: ScanService = request.app.state.scan_service
     return service
 
 
-def event_hub(request: Request) -> ScanEventHub:
+async def event_hub(request: Request) -> ScanEventHub:
     hub: ScanEventHub = request.app.state.event_hub
     return hub
 
 
-def object_store(request: Request) -> ObjectStore:
+async def object_store(request: Request) -> ObjectStore:
     store: ObjectStore = request.app.state.object_store
     return store
 
 
-def scan_settings(request: Request) -> ScanApiSettings:
+async def scan_settings(request: Request) -> ScanApiSettings:
     settings: ScanApiSettings = request.app.state.settings
     return settings
 

@@ -117,8 +117,12 @@ async def scan_event_stream(
     """Every transition after `last_event_id`, each once and in order, then live ones, until the
     terminal event; a comment every `keepalive_seconds` so proxies keep the connection open."""
     scan_id = str(scan.id)
-    sent = last_event_id
+    # Events are published after their commit, so none exists beyond the version just read: a
+    # larger id (a client's mistake) must not make the stream skip the transitions still to come.
+    sent = min(last_event_id, scan.version)
     yield f"retry: {RETRY_MILLISECONDS}\n\n"
+    if scan.status.terminal and sent >= scan.version:
+        return  # the client already has the terminal event: nothing will ever follow it
     with hub.listen(scan_id) as live:
         pending = await hub.history(scan_id, after=sent)
         # The accept path records no event (to stay fast): `queued` is always version 1.

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from fastapi import Request
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.formparsers import MultiPartException
 
 from bunri.errors import BunriError
@@ -60,8 +61,11 @@ async def read_upload(request: Request, *, max_note_chars: int, max_image_bytes:
         )
     try:
         form = await request.form(max_files=1, max_fields=4, max_part_size=max_image_bytes + 1)
-    except MultiPartException as exc:
-        raise InvalidUpload(f"The multipart body could not be read: {exc.message}.") from exc
+    except (MultiPartException, HTTPException) as exc:
+        # Within an application Starlette turns the parser's MultiPartException into a plain
+        # HTTPException(400), which would answer the generic `bad_request`.
+        reason = exc.message if isinstance(exc, MultiPartException) else str(exc.detail)
+        raise InvalidUpload(f"The multipart body could not be read: {reason.rstrip('.')}.") from exc
     image = form.get("image")
     if not isinstance(image, UploadFile):
         raise ImageMissing()

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import base64
 import random
 import uuid
 from typing import Any
 
+import pybase64
 import sqlalchemy.exc
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
@@ -31,7 +31,7 @@ def analyze_scan(self: Task[Any, None], scan_id: str, *, image: str) -> None:
     scan_uuid = uuid.UUID(scan_id)
     service = AnalysisService(settings, ledger(), classifier())
     try:
-        service.analyze(scan_uuid, base64.b64decode(image, validate=True))
+        service.analyze(scan_uuid, pybase64.b64decode(image, validate=True))
     except TRANSIENT as exc:
         if self.request.retries >= settings.analysis_task_max_retries:
             ledger().fail_by_id(

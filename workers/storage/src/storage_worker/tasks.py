@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import random
 import uuid
 from functools import cache
@@ -10,6 +9,7 @@ from typing import Any
 
 import botocore.exceptions
 import kombu.exceptions
+import pybase64
 import sqlalchemy.exc
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
@@ -50,7 +50,7 @@ def hand_off(scan: Scan, analysis_image: bytes) -> None:
     app.send_task(
         ANALYZE_SCAN,
         args=[str(scan.id)],
-        kwargs={"image": base64.b64encode(analysis_image).decode("ascii")},
+        kwargs={"image": pybase64.b64encode(analysis_image).decode("ascii")},
         task_id=f"{ANALYZE_SCAN}:{scan.id}",
         priority=DEFAULT_PRIORITY,
         argsrepr=f"('{scan.id}',)",
@@ -62,7 +62,7 @@ def hand_off(scan: Scan, analysis_image: bytes) -> None:
 def store_scan_image(self: Task[Any, None], scan_id: str, *, image: str, media_type: str) -> None:
     scan_uuid = uuid.UUID(scan_id)
     try:
-        service().store(scan_uuid, base64.b64decode(image, validate=True))
+        service().store(scan_uuid, pybase64.b64decode(image, validate=True))
     except TRANSIENT as exc:
         if self.request.retries >= settings.storage_task_max_retries:
             ledger().fail_by_id(

@@ -26,7 +26,7 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
-def token_verifier(request: Request) -> TokenVerifier:
+async def token_verifier(request: Request) -> TokenVerifier:
     verifier: TokenVerifier = request.app.state.token_verifier
     return verifier
 

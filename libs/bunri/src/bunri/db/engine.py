@@ -26,13 +26,13 @@ def create_engine(settings: BunriSettings) -> AsyncEngine:
     options: dict[str, Any] = {"echo": settings.database_echo}
     if is_sqlite(url):
         engine = create_async_engine(url, **options)
-        event.listen(engine.sync_engine, "connect", _enable_sqlite_foreign_keys)
+        event.listen(engine.sync_engine, "connect", configure_sqlite)
         return engine
     return create_async_engine(
         url,
         pool_size=settings.database_pool_size,
         max_overflow=settings.database_max_overflow,
-        pool_pre_ping=True,
+        pool_pre_ping=settings.database_pool_pre_ping,
         **options,
     )
 
@@ -42,7 +42,12 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-def _enable_sqlite_foreign_keys(dbapi_connection: Any, _: ConnectionPoolEntry) -> None:
+def configure_sqlite(dbapi_connection: Any, _: ConnectionPoolEntry) -> None:
+    """Standalone mode shares one SQLite file between the API and the worker processes: WAL lets
+    readers and a writer proceed together, and a writer waits for the lock instead of failing."""
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()

@@ -7,7 +7,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from bunri.db.engine import _enable_sqlite_foreign_keys
+from bunri.db.engine import configure_sqlite
 from bunri.settings import BunriSettings
 
 _SYNC_DRIVERS = {"postgresql": "postgresql+psycopg", "sqlite": "sqlite+pysqlite"}
@@ -24,7 +24,7 @@ def create_sync_engine(settings: BunriSettings, *, pool_size: int = 5) -> Engine
     url = sync_url(settings.database_url)
     if make_url(url).get_backend_name() == "sqlite":
         engine = create_engine(url)
-        event.listen(engine, "connect", _enable_sqlite_foreign_keys)
+        event.listen(engine, "connect", configure_sqlite)
         return engine
     return create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
 

@@ -17,7 +17,7 @@ from bunri.db.models import OutboxMessage
 from bunri.logging import get_logger
 from bunri.messaging.errors import BrokerUnavailable, QueueFull
 from bunri.messaging.protocol import TaskMessage
-from bunri.messaging.publisher import TaskPublisher
+from bunri.messaging.publisher import Publisher
 
 log = get_logger(__name__)
 
@@ -45,7 +45,7 @@ def message_of(row: OutboxMessage) -> TaskMessage:
 
 
 async def relay_once(
-    sessionmaker: async_sessionmaker[AsyncSession], publisher: TaskPublisher, batch: int = 20
+    sessionmaker: async_sessionmaker[AsyncSession], publisher: Publisher, batch: int = 20
 ) -> int:
     """Publish up to `batch` waiting messages, oldest first; how many were published."""
     published = 0
@@ -75,7 +75,7 @@ async def relay_once(
 
 async def run_relay(
     sessionmaker: async_sessionmaker[AsyncSession],
-    publisher: TaskPublisher,
+    publisher: Publisher,
     *,
     interval_seconds: float = 1.0,
 ) -> None:

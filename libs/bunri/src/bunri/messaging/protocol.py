@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import pybase64
+
 from bunri.messaging.tasks import TASK_QUEUES
 from bunri.messaging.topology import DEFAULT_PRIORITY, MAX_PRIORITY
 
@@ -40,15 +42,20 @@ def task_message(
     task_id: str,
     args: Sequence[Any] = (),
     kwargs: Mapping[str, Any] | None = None,
+    binary_kwargs: Mapping[str, bytes] | None = None,
     priority: int = DEFAULT_PRIORITY,
     argsrepr: str | None = None,
     kwargsrepr: str | None = None,
 ) -> TaskMessage:
     """A message for `task_name`, routed to its queue. `task_id` is stable per unit of work (e.g.
-    derived from the scan id), so a message published twice is recognisably the same task."""
+    derived from the scan id), so a message published twice is recognisably the same task.
+    `binary_kwargs` arrive at the task as base64 text, like Celery's own JSON serializer sends
+    bytes."""
     if not 0 <= priority <= MAX_PRIORITY:
         raise ValueError(f"priority must be within 0..{MAX_PRIORITY}")
     kwargs = dict(kwargs or {})
+    if binary_kwargs and kwargs.keys() & binary_kwargs.keys():
+        raise ValueError("a keyword argument is given both as a value and as binary")
     headers: dict[str, Any] = {
         "lang": "py",
         "task": task_name,
@@ -71,7 +78,17 @@ def task_message(
         "stamped_headers": None,
         "stamps": {},
     }
-    body = json.dumps([list(args), kwargs, _EMBED], separators=(",", ":")).encode()
+    body = b"".join(
+        (
+            b"[",
+            _json(list(args)),
+            b",",
+            _kwargs_json(kwargs, binary_kwargs or {}),
+            b",",
+            _json(_EMBED),
+            b"]",
+        )
+    )
     return TaskMessage(
         task_id=task_id,
         task_name=task_name,
@@ -80,3 +97,23 @@ def task_message(
         headers=headers,
         body=body,
     )
+
+
+def _json(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def _kwargs_json(kwargs: Mapping[str, Any], binary_kwargs: Mapping[str, bytes]) -> bytes:
+    """The kwargs object, with each binary value spliced in as base64: base64 needs no JSON
+    escaping, and letting json.dumps scan half a megabyte of it would cost the accept path ~3 ms.
+    pybase64 (SIMD) encodes 400 KB in 0.03 ms where the standard library takes 1 ms."""
+    plain = _json(dict(kwargs))
+    if not binary_kwargs:
+        return plain
+    members = [
+        _json(name) + b':"' + pybase64.b64encode(value) + b'"'
+        for name, value in binary_kwargs.items()
+    ]
+    if kwargs:
+        members.insert(0, plain[1:-1])
+    return b"{" + b",".join(members) + b"}"

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+import threading
+from typing import Any, Protocol
 
 import aio_pika
 import aiormq.exceptions
@@ -23,8 +24,11 @@ from bunri.messaging.topology import (
     TASK_EXCHANGE,
     WORK_QUEUES,
 )
+from bunri.settings import BrokerSettings
 
 log = get_logger(__name__)
+
+_BROKER_GONE = (TimeoutError, aiormq.exceptions.AMQPError, ConnectionError, OSError)
 
 
 async def declare_topology(channel: AbstractChannel) -> None:
@@ -42,6 +46,19 @@ async def declare_topology(channel: AbstractChannel) -> None:
             queue.dead_letter_queue, durable=True, arguments=DEAD_LETTER_ARGUMENTS
         )
         await letters.bind(dead, routing_key=queue.dead_letter_queue)
+
+
+class Publisher(Protocol):
+    @property
+    def connected(self) -> bool: ...
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def publish(self, message: TaskMessage) -> None:
+        """Return once the broker has the message; `QueueFull` or `BrokerUnavailable` else."""
+        ...
 
 
 class TaskPublisher:
@@ -100,7 +117,8 @@ class TaskPublisher:
         except aiormq.exceptions.DeliveryError as exc:
             # A nack: the queue is at its length or byte limit (x-overflow reject-publish).
             raise QueueFull() from exc
-        except (TimeoutError, aiormq.exceptions.AMQPError, ConnectionError, OSError) as exc:
+        except (*_BROKER_GONE, aiormq.exceptions.ChannelInvalidStateError) as exc:
+            # A closed channel while the robust connection reconnects is the same outage.
             raise BrokerUnavailable(repr(exc)) from exc
         if not isinstance(confirmation, aiormq.spec.Basic.Ack):
             # Returned as unroutable: the queue is missing, which a restart will redeclare.
@@ -112,7 +130,7 @@ class TaskPublisher:
             channel = await connection.channel(publisher_confirms=True)
             await declare_topology(channel)
             self._exchange = await channel.get_exchange(TASK_EXCHANGE)
-        except (TimeoutError, aiormq.exceptions.AMQPError, ConnectionError, OSError) as exc:
+        except _BROKER_GONE as exc:
             log.warning("broker unavailable", error=repr(exc))
             return False
         self._connection = connection
@@ -139,3 +157,54 @@ def _to_amqp(message: TaskMessage) -> aio_pika.Message:
         correlation_id=message.task_id,
         message_id=message.task_id,
     )
+
+
+class KombuTaskPublisher:
+    """The same messages through kombu, for brokers aio-pika cannot speak: standalone mode's
+    filesystem transport when no RabbitMQ runs. Blocking calls go to a thread."""
+
+    def __init__(self, url: str, transport_options: dict[str, Any]) -> None:
+        from kombu import Connection
+
+        self._connection = Connection(url, transport_options=transport_options)
+        self._lock = threading.Lock()
+
+    @property
+    def connected(self) -> bool:
+        return True
+
+    async def start(self) -> None:
+        from bunri.messaging.kombu_topology import declare_topology as declare_with_kombu
+
+        await asyncio.to_thread(declare_with_kombu, self._connection)
+
+    async def close(self) -> None:
+        await asyncio.to_thread(self._connection.release)
+
+    async def publish(self, message: TaskMessage) -> None:
+        try:
+            await asyncio.to_thread(self._publish_blocking, message)
+        except (OSError, ConnectionError) as exc:
+            raise BrokerUnavailable(repr(exc)) from exc
+
+    def _publish_blocking(self, message: TaskMessage) -> None:
+        from bunri.messaging.kombu_topology import task_exchange
+
+        with self._lock, self._connection.Producer() as producer:
+            producer.publish(
+                message.body,
+                exchange=task_exchange,
+                routing_key=message.routing_key,
+                headers=message.headers,
+                content_type=message.content_type,
+                content_encoding=message.content_encoding,
+                priority=message.priority,
+                correlation_id=message.task_id,
+                delivery_mode=2,
+            )
+
+
+def create_publisher(settings: BrokerSettings, *, confirm_timeout: float = 5.0) -> Publisher:
+    if settings.uses_amqp:
+        return TaskPublisher(settings.broker_url, confirm_timeout=confirm_timeout)
+    return KombuTaskPublisher(settings.broker_url, settings.broker_transport_options())

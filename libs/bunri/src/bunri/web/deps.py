@@ -1,4 +1,7 @@
-"""Dependencies every route can name: `SessionDep`, `RedisDep`, `ResourcesDep`."""
+"""Dependencies every route can name: `SessionDep`, `RedisDep`, `ResourcesDep`.
+
+Dependencies that only read app.state are `async def` here and in every service: FastAPI runs a
+plain `def` dependency in its thread pool, a thread hand-off per dependency per request."""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bunri.web.resources import Resources
 
 
-def resources(request: Request) -> Resources:
+async def resources(request: Request) -> Resources:
     found: Resources = request.app.state.resources
     return found
 
@@ -36,7 +39,7 @@ async def database_session(resources: ResourcesDep) -> AsyncIterator[AsyncSessio
 SessionDep = Annotated[AsyncSession, Depends(database_session, scope="function")]
 
 
-def redis_client(resources: ResourcesDep) -> Redis:
+async def redis_client(resources: ResourcesDep) -> Redis:
     return resources.redis
 
 

@@ -7,55 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
-from kombu import Connection, Exchange, Queue
 
+from bunri.messaging.kombu_topology import declare_topology, kombu_queues
 from bunri.messaging.tasks import TASK_QUEUES
-from bunri.messaging.topology import (
-    DEAD_LETTER_ARGUMENTS,
-    DEAD_LETTER_EXCHANGE,
-    DEFAULT_PRIORITY,
-    MAX_PRIORITY,
-    TASK_EXCHANGE,
-    WORK_QUEUES,
-)
+from bunri.messaging.topology import DEFAULT_PRIORITY, MAX_PRIORITY, TASK_EXCHANGE
 from bunri.settings import BrokerSettings
 
-task_exchange = Exchange(TASK_EXCHANGE, type="direct", durable=True)
-dead_letter_exchange = Exchange(DEAD_LETTER_EXCHANGE, type="direct", durable=True)
-
-
-def kombu_queues() -> list[Queue]:
-    return [
-        Queue(
-            queue.name,
-            task_exchange,
-            routing_key=queue.name,
-            durable=True,
-            queue_arguments=queue.arguments(),
-        )
-        for queue in WORK_QUEUES
-    ]
-
-
-def dead_letter_queues() -> list[Queue]:
-    return [
-        Queue(
-            queue.dead_letter_queue,
-            dead_letter_exchange,
-            routing_key=queue.dead_letter_queue,
-            durable=True,
-            queue_arguments=DEAD_LETTER_ARGUMENTS,
-        )
-        for queue in WORK_QUEUES
-    ]
-
-
-def declare_topology(connection: Connection) -> None:
-    """Declare every exchange, queue and binding (idempotent), dead-letter ones included, which
-    Celery itself would not declare."""
-    with connection.channel() as channel:
-        for queue in [*kombu_queues(), *dead_letter_queues()]:
-            queue(channel).declare()
+__all__ = ["create_celery_app", "declare_topology"]
 
 
 def create_celery_app(name: str, settings: BrokerSettings, **overrides: Any) -> Celery:
@@ -67,9 +25,7 @@ def create_celery_app(name: str, settings: BrokerSettings, **overrides: Any) -> 
         task_serializer="json",
         accept_content=["json"],
         task_ignore_result=True,
-        # py-amqp publishes without confirms by default: a message sent during a broker alarm
-        # would vanish. With confirms, a publish returns only once the broker has it.
-        broker_transport_options={"confirm_publish": True},
+        broker_transport_options=settings.broker_transport_options(),
         broker_connection_retry_on_startup=True,
         broker_heartbeat=30,
         task_queues=kombu_queues(),

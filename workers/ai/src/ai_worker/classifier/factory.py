@@ -1,7 +1,27 @@
 from __future__ import annotations
 
+import os
+import socket
+from pathlib import Path
+from urllib.parse import urlsplit
+
 from ai_worker.classifier.base import Classifier, ModelUnavailable
 from ai_worker.settings import AiWorkerSettings
+
+
+def hub_reachable(timeout: float = 2.0) -> bool:
+    """Whether the Hugging Face hub answers at all; without it the libraries retry every file for
+    about half a minute before giving up."""
+    endpoint = urlsplit(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    try:
+        with socket.create_connection((endpoint.hostname or "", endpoint.port or 443), timeout):
+            return True
+    except OSError:
+        return False
+
+
+def offline_for(settings: AiWorkerSettings, model: str) -> bool:
+    return settings.model_offline or Path(model).exists() or not hub_reachable()
 
 
 def load_classifier(settings: AiWorkerSettings) -> Classifier:
@@ -10,7 +30,9 @@ def load_classifier(settings: AiWorkerSettings) -> Classifier:
         from ai_worker.classifier.clip import ClipClassifier
 
         return ClipClassifier(
-            settings.clip_model, offline=settings.model_offline, device=settings.device
+            settings.clip_model,
+            offline=offline_for(settings, settings.clip_model),
+            device=settings.device,
         )
     if settings.classifier_backend == "hf":
         if settings.hf_model is None or settings.hf_label_map is None:
@@ -20,7 +42,7 @@ def load_classifier(settings: AiWorkerSettings) -> Classifier:
         return HuggingFaceClassifier(
             settings.hf_model,
             settings.hf_label_map,
-            offline=settings.model_offline,
+            offline=offline_for(settings, settings.hf_model),
             device=settings.device,
         )
     from ai_worker.classifier.openai import OpenAIClassifier

@@ -1,0 +1,1 @@
+"""A small client of the Bunri API for the command line (`bunri login`, `bunri scan`)."""

@@ -1,0 +1,261 @@
+"""Start everything on one machine: migrate, spawn the two workers, serve auth-api and scan-api
+behind one base URL, make sure a demo account exists, and print how to use it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import urlsplit
+
+import httpx
+import uvicorn
+
+from bunri import migrations
+from bunri.client.credentials import demo_login_path, save_tokens
+from bunri.logging import configure_logging, get_logger
+
+log = get_logger(__name__)
+
+DEMO_EMAIL = "demo@bunri.example"
+RABBITMQ = "amqp://guest:guest@127.0.0.1:5672//"
+POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/bunri"
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@dataclass
+class Plan:
+    """What standalone will use, and which parts are the embedded stand-ins."""
+
+    env: dict[str, str]
+    embedded: list[str] = field(default_factory=list)
+    real: list[str] = field(default_factory=list)
+
+
+def plan(state_dir: Path, host: str, port: int) -> Plan:
+    base_url = f"http://{host}:{port}"
+    env = {
+        "BUNRI_ENVIRONMENT": os.environ.get("BUNRI_ENVIRONMENT", "development"),
+        "BUNRI_STATE_DIR": str(state_dir),
+        "BUNRI_AUTH_JWKS_URL": f"{base_url}/.well-known/jwks.json",
+        "BUNRI_PUBLIC_BASE_URL": base_url,
+        "BUNRI_STORAGE_WORKER_CONCURRENCY": os.environ.get(
+            "BUNRI_STORAGE_WORKER_CONCURRENCY", "10"
+        ),
+        "BUNRI_AI_WORKER_CONCURRENCY": os.environ.get("BUNRI_AI_WORKER_CONCURRENCY", "1"),
+    }
+    result = Plan(env)
+    if "BUNRI_DATABASE_URL" in os.environ:
+        result.real.append("database: BUNRI_DATABASE_URL")
+    elif _postgres_accepts(POSTGRES):
+        env["BUNRI_DATABASE_URL"] = POSTGRES
+        result.real.append("database: PostgreSQL on 127.0.0.1:5432")
+    else:
+        env["BUNRI_DATABASE_URL"] = f"sqlite+aiosqlite:///{state_dir / 'bunri.db'}"
+        result.embedded.append(f"database: SQLite at {state_dir / 'bunri.db'}")
+    if os.environ.get("BUNRI_BROKER_URL", "").startswith("filesystem://"):
+        result.embedded.append(f"broker: message files under {state_dir / 'broker'}")
+    elif "BUNRI_BROKER_URL" in os.environ:
+        result.real.append(f"broker: {os.environ['BUNRI_BROKER_URL'].split('@')[-1]}")
+    elif _answers("127.0.0.1", 5672):
+        env["BUNRI_BROKER_URL"] = RABBITMQ
+        result.real.append("broker: RabbitMQ on 127.0.0.1:5672")
+    else:
+        env["BUNRI_BROKER_URL"] = "filesystem://"
+        result.embedded.append(f"broker: message files under {state_dir / 'broker'}")
+    if "BUNRI_S3_BUCKET" in os.environ:
+        result.real.append(f"objects: S3 bucket {os.environ['BUNRI_S3_BUCKET']}")
+    else:
+        result.embedded.append(f"objects: files under {state_dir / 'objects'}")
+    result.real.append(f"redis: {os.environ.get('BUNRI_REDIS_URL', 'redis://127.0.0.1:6379/0')}")
+    return result
+
+
+def _postgres_accepts(url: str) -> bool:
+    """Whether a local PostgreSQL lets us in as it is (trust authentication, as on a developer's
+    machine); anything else means the embedded SQLite."""
+    import asyncpg
+
+    async def probe() -> bool:
+        try:
+            connection = await asyncpg.connect(
+                url.replace("postgresql+asyncpg", "postgresql").rsplit("/", 1)[0] + "/postgres",
+                timeout=2,
+            )
+        except (OSError, asyncpg.PostgresError, TimeoutError):
+            return False
+        await connection.close()
+        return True
+
+    return _answers("127.0.0.1", 5432) and asyncio.run(probe())
+
+
+class Workers:
+    """The storage and AI workers as child processes, restarted if they die."""
+
+    COMMANDS: ClassVar[dict[str, str]] = {
+        "storage": "bunri-storage-worker",
+        "ai": "bunri-ai-worker",
+    }
+
+    def __init__(self, logs: Path) -> None:
+        self._logs = logs
+        self._processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._restarts = dict.fromkeys(self.COMMANDS, 0)
+
+    def start(self) -> None:
+        for name in self.COMMANDS:
+            self._spawn(name)
+
+    def _spawn(self, name: str) -> None:
+        binary = Path(sys.executable).parent / self.COMMANDS[name]
+        with (self._logs / f"{name}-worker.log").open("ab") as log_file:
+            self._processes[name] = subprocess.Popen(  # noqa: S603 (our own entry points)
+                [str(binary)],
+                env={**os.environ, "BUNRI_LOG_JSON": "true", "BUNRI_LOG_LEVEL": "INFO"},
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    async def watch(self) -> None:
+        while True:
+            await asyncio.sleep(2)
+            for name, process in self._processes.items():
+                if process.poll() is not None and self._restarts[name] < 5:
+                    self._restarts[name] += 1
+                    log.warning("worker exited; restarting", worker=name, code=process.returncode)
+                    self._spawn(name)
+
+    def stop(self) -> None:
+        for process in self._processes.values():
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        for process in self._processes.values():
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+
+def run_standalone(state_dir: Path, host: str, port: int) -> None:
+    state_dir = state_dir.resolve()
+    logs = state_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    chosen = plan(state_dir, host, port)
+    os.environ.update(chosen.env)  # the in-process services and the workers read these
+    # The console is for the banner and warnings; workers log JSON to their files.
+    os.environ.setdefault("BUNRI_LOG_LEVEL", "WARNING")
+    os.environ.setdefault("BUNRI_LOG_JSON", "false")
+    configure_logging(service="standalone", level="WARNING", json=False)
+    redis_url = os.environ.get("BUNRI_REDIS_URL", "redis://127.0.0.1:6379/0")
+    redis_at = urlsplit(redis_url)
+    if not _answers(redis_at.hostname or "127.0.0.1", redis_at.port or 6379):
+        sys.exit(
+            f"bunri standalone needs Redis at {redis_url} (set BUNRI_REDIS_URL); "
+            "start one with: redis-server --daemonize yes"
+        )
+    asyncio.run(_migrate(os.environ["BUNRI_DATABASE_URL"]))
+    workers = Workers(logs)
+    workers.start()
+    try:
+        asyncio.run(_serve(host, port, chosen, state_dir, workers))
+    finally:
+        workers.stop()
+
+
+async def _migrate(url: str) -> None:
+    from sqlalchemy.ext.asyncio import create_async_engine
+    from sqlalchemy.pool import NullPool
+
+    await migrations.create_database_if_missing(url)
+    engine = create_async_engine(url, poolclass=NullPool)
+    async with engine.begin() as connection:
+        await migrations.upgrade(connection)
+    await engine.dispose()
+
+
+def _gateway() -> Any:
+    from auth_api.app import create_app as create_auth_app
+    from bunri.standalone.gateway import PathRouter
+    from scan_api.app import create_app as create_scan_app
+
+    return PathRouter(
+        [
+            (("/api/v1/auth", "/.well-known"), create_auth_app()),
+            (("/api/v1/scans", "/api/v1/guides"), create_scan_app()),
+        ]
+    )
+
+
+async def _serve(host: str, port: int, chosen: Plan, state_dir: Path, workers: Workers) -> None:
+    server = uvicorn.Server(
+        uvicorn.Config(_gateway(), host=host, port=port, log_config=None, access_log=False)
+    )
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        if serving.done():
+            await serving
+            return
+        await asyncio.sleep(0.05)
+    base_url = f"http://{host}:{port}"
+    login = await _ensure_demo_account(base_url, state_dir)
+    _print_banner(base_url, login, chosen, state_dir)
+    watching = asyncio.create_task(workers.watch())
+    try:
+        await serving
+    finally:
+        watching.cancel()
+
+
+async def _ensure_demo_account(base_url: str, state_dir: Path) -> dict[str, str]:
+    path = demo_login_path(state_dir)
+    login = (
+        json.loads(path.read_text())
+        if path.exists()
+        else {"email": DEMO_EMAIL, "password": secrets.token_urlsafe(12)}
+    )
+    async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
+        await client.post("/api/v1/auth/signup", json=login | {"nickname": "데모 demo"})
+        tokens = await client.post("/api/v1/auth/login", json=login)
+    if tokens.status_code != 200:
+        sys.exit(f"the demo account could not sign in: {tokens.text}")
+    path.write_text(json.dumps(login))
+    os.chmod(path, 0o600)
+    save_tokens(base_url, tokens.json())  # so `bunri scan` works straight away
+    return dict(login)
+
+
+def _print_banner(base_url: str, login: dict[str, str], chosen: Plan, state_dir: Path) -> None:
+    lines = [
+        "",
+        f"  Bunri is running at {base_url}",
+        f"  API docs:  {base_url}/api/v1/scans/docs   {base_url}/api/v1/auth/docs",
+        f"  demo login: {login['email']} / {login['password']}",
+        "  try:       bunri scan path/to/photo.jpg",
+        "",
+        *(f"  real:      {part}" for part in chosen.real),
+        *(f"  embedded:  {part}" for part in chosen.embedded),
+        f"  logs:      {state_dir / 'logs'}",
+        "  stop:      Ctrl-C",
+        "",
+    ]
+    print("\n".join(lines), flush=True)  # noqa: T201

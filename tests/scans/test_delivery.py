@@ -1,0 +1,166 @@
+"""Delivery at accept time: a full queue pushes back with 503, an unreachable broker does not
+lose the scan (outbox, committed with it) and the relay publishes it once the broker is back."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import aio_pika
+import httpx
+import pytest
+from fastapi import FastAPI
+from redis.asyncio import Redis
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bunri.db.models import OutboxMessage, Scan
+from scan_api.app import create_app
+from tests.conftest import fresh_vhost
+from tests.scans.conftest import scan_settings, submit
+from tests.support.pictures import photo
+from tests.support.tcp_proxy import TcpProxy, tcp_proxy
+
+
+@asynccontextmanager
+async def scan_api_on(
+    pipeline_env: dict[str, str], broker_url: str, **overrides: Any
+) -> AsyncIterator[httpx.AsyncClient]:
+    app: FastAPI = create_app(scan_settings(pipeline_env, broker_url=broker_url, **overrides))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client
+
+
+async def count(engine: AsyncEngine, model: type[Scan | OutboxMessage]) -> int:
+    async with engine.connect() as connection:
+        return int((await connection.execute(select(func.count()).select_from(model))).scalar_one())
+
+
+async def queued_messages(broker_url: str, queue: str = "scan.image_upload") -> list[Any]:
+    connection = await aio_pika.connect(broker_url)
+    async with connection:
+        channel = await connection.channel()
+        declared = await channel.get_queue(queue, ensure=False)
+        messages = []
+        while (message := await declared.get(no_ack=False, fail=False)) is not None:
+            messages.append(message)
+        for message in messages:
+            await message.nack(requeue=True)
+        return messages
+
+
+@pytest.fixture
+def vhost() -> Iterator[str]:
+    with fresh_vhost("delivery") as url:
+        yield url
+
+
+async def test_a_full_queue_is_a_503_with_retry_after_and_keeps_nothing(
+    pipeline_env: dict[str, str],
+    vhost: str,
+    user: dict[str, str],
+    clean_database: AsyncEngine,
+    redis: Redis,
+) -> None:
+    async with scan_api_on(pipeline_env, vhost) as client:
+        # Shrink the queue with a policy (the lower of policy and argument applies).
+        name = vhost.rsplit("/", 1)[1]
+        await asyncio.to_thread(
+            subprocess.run,
+            [
+                "rabbitmqctl",
+                "-q",
+                "set_policy",
+                "-p",
+                name,
+                "tiny",
+                r"^scan\.image_upload$",
+                json.dumps({"max-length": 2}),
+                "--apply-to",
+                "queues",
+            ],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        await asyncio.sleep(0.5)
+        for seed in (1, 2):
+            assert (await submit(client, user, photo(seed=seed))).status_code == 202
+        refused = await submit(client, user, photo(seed=3))
+    assert refused.status_code == 503, refused.text
+    assert refused.json()["error"]["code"] == "queue_full"
+    assert int(refused.headers["retry-after"]) > 0
+    assert await count(clean_database, Scan) == 2  # the refused scan was not recorded
+    assert len(await queued_messages(vhost)) == 2
+
+
+async def test_an_unreachable_broker_leaves_the_scan_in_the_outbox_until_it_returns(
+    pipeline_env: dict[str, str],
+    vhost: str,
+    user: dict[str, str],
+    clean_database: AsyncEngine,
+    redis: Redis,
+) -> None:
+    name = vhost.rsplit("/", 1)[1]
+    with tcp_proxy("127.0.0.1", 5672, open_now=False) as proxy:
+        url = f"amqp://guest:guest@127.0.0.1:{proxy.port}/{name}"
+        async with scan_api_on(pipeline_env, url, outbox_relay_interval_seconds=0.2) as client:
+            started = time.monotonic()
+            accepted = await submit(client, user, photo())
+            assert accepted.status_code == 202, accepted.text
+            assert time.monotonic() - started < 2  # no waiting on a dead broker
+            scan_id = accepted.json()["scan_id"]
+            assert await count(clean_database, Scan) == 1
+            assert await count(clean_database, OutboxMessage) == 1
+
+            proxy.open()  # the broker is back
+            await wait_for(lambda: count(clean_database, OutboxMessage), 0, seconds=30)
+
+        messages = await queued_messages(vhost)
+    assert [message.headers["id"] for message in messages] == [f"scan.store_image:{scan_id}"]
+
+
+async def test_a_broker_lost_while_running_is_survived_the_same_way(
+    pipeline_env: dict[str, str],
+    vhost: str,
+    user: dict[str, str],
+    clean_database: AsyncEngine,
+    redis: Redis,
+) -> None:
+    name = vhost.rsplit("/", 1)[1]
+    with tcp_proxy("127.0.0.1", 5672) as proxy:
+        url = f"amqp://guest:guest@127.0.0.1:{proxy.port}/{name}"
+        async with scan_api_on(
+            pipeline_env,
+            url,
+            outbox_relay_interval_seconds=0.2,
+            publish_confirm_timeout_seconds=1.0,
+        ) as client:
+            first = await submit(client, user, photo(seed=1))
+            assert first.status_code == 202
+            proxy.cut()
+            lost = [await submit(client, user, photo(seed=seed)) for seed in (2, 3)]
+            assert [response.status_code for response in lost] == [202, 202]
+            assert await count(clean_database, OutboxMessage) == 2
+            proxy.open()
+            await wait_for(lambda: count(clean_database, OutboxMessage), 0, seconds=30)
+        ids = sorted(message.headers["id"] for message in await queued_messages(vhost))
+    expected = sorted(f"scan.store_image:{r.json()['scan_id']}" for r in [first, *lost])
+    assert ids == expected  # each scan published once
+
+
+async def wait_for(probe: Any, value: int, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while (current := await probe()) != value:
+        assert time.monotonic() < deadline, f"still {current}"
+        await asyncio.sleep(0.2)
+
+
+_ = TcpProxy  # re-exported for readers of this module

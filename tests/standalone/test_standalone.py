@@ -1,0 +1,107 @@
+"""`bunri standalone` then `bunri scan`, as a new user would run them: the platform on one
+machine with its embedded stand-ins (SQLite, a folder for objects, a filesystem broker), and the
+command line signing in with the demo account it printed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.models import build_tiny_clip
+from tests.support.pictures import photo
+from tests.support.processes import worker_process
+from tests.support.servers import free_port
+
+BIN = Path(sys.executable).parent
+
+
+def start_standalone(tmp_path: Path, redis_url: str, **extra: str) -> Iterator[dict[str, str]]:
+    port = free_port()
+    state = tmp_path / "state"
+    env = {
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "BUNRI_REDIS_URL": redis_url,
+        # The embedded stand-ins, even on a machine where the real parts run.
+        "BUNRI_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'bunri.db'}",
+        "BUNRI_BROKER_URL": "filesystem://",
+        **extra,
+    }
+    for inherited in ("BUNRI_ENVIRONMENT", "BUNRI_S3_BUCKET"):
+        os.environ.pop(inherited, None)
+    command = [str(BIN / "bunri"), "standalone", "--port", str(port), "--state-dir", str(state)]
+    with worker_process(
+        command,
+        env=env,
+        log_path=tmp_path / "standalone.log",
+        ready="bunri scan path/to/photo.jpg",
+        timeout=120,
+    ):
+        yield env | {"BASE_URL": f"http://127.0.0.1:{port}", "STATE": str(state)}
+
+
+def bunri_scan(env: dict[str, str], picture: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            str(BIN / "bunri"),
+            "scan",
+            str(picture),
+            "--base-url",
+            env["BASE_URL"],
+            "--state-dir",
+            env["STATE"],
+        ],
+        env={**os.environ, **env, "COLUMNS": "120"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.fixture(scope="module")
+def standalone(
+    redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, str]]:
+    root = tmp_path_factory.mktemp("standalone")
+    model = build_tiny_clip(root / "tiny-clip")
+    yield from start_standalone(root, redis_url, BUNRI_CLIP_MODEL=str(model))
+
+
+def test_a_photo_gets_its_class_and_guide(standalone: dict[str, str], tmp_path: Path) -> None:
+    picture = tmp_path / "bottle.jpg"
+    picture.write_bytes(photo())
+    result = bunri_scan(standalone, picture)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "완료 completed" in result.stdout
+    assert "분류 · Classification" in result.stdout
+    assert "배출 방법 · How to dispose of it" in result.stdout
+    assert "model: clip" in result.stdout
+    # The embedded object store holds the stripped original and the thumbnail.
+    stored = sorted(path.name for path in (Path(standalone["STATE"]) / "objects").rglob("*.jpg"))
+    assert stored == ["original.jpg", "thumbnail.jpg"]
+
+
+def test_a_file_that_is_no_photo_is_refused_clearly(
+    standalone: dict[str, str], tmp_path: Path
+) -> None:
+    text = tmp_path / "notes.jpg"
+    text.write_text("not a photo at all")
+    result = bunri_scan(standalone, text)
+    assert result.returncode == 1
+    assert "unsupported_media_type" in result.stdout
+
+
+def test_without_model_weights_the_scan_fails_naming_the_setting(
+    redis_url: str, tmp_path: Path
+) -> None:
+    for env in start_standalone(tmp_path, redis_url, BUNRI_CLIP_MODEL=str(tmp_path / "nothing")):
+        picture = tmp_path / "bottle.jpg"
+        picture.write_bytes(photo())
+        result = bunri_scan(env, picture)
+        assert result.returncode == 1, result.stdout
+        assert "model_unavailable" in result.stdout
+        assert "BUNRI_CLIP_MODEL" in result.stdout
