@@ -40,6 +40,7 @@ def start_standalone(tmp_path: Path, redis_url: str, **extra: str) -> Iterator[d
         log_path=tmp_path / "standalone.log",
         ready="bunri scan path/to/photo.jpg",
         timeout=120,
+        grace=30,  # it stops its workers first
     ):
         yield env | {"BASE_URL": f"http://127.0.0.1:{port}", "STATE": str(state)}
 
@@ -105,3 +106,17 @@ def test_without_model_weights_the_scan_fails_naming_the_setting(
         assert result.returncode == 1, result.stdout
         assert "model_unavailable" in result.stdout
         assert "BUNRI_CLIP_MODEL" in result.stdout
+    # Stopped, the platform left no worker behind.
+    assert processes_with_state_dir(tmp_path / "state") == []
+
+
+def processes_with_state_dir(state: Path) -> list[int]:
+    marker = f"BUNRI_STATE_DIR={state.resolve()}".encode()
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if marker in environ.read_bytes().split(b"\0"):
+                found.append(int(environ.parent.name))
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+    return found

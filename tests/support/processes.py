@@ -35,6 +35,7 @@ def worker_process(
     log_path: Path,
     ready: str = " ready.",
     timeout: float = 90.0,
+    grace: float = 10.0,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Start a worker in its own process group (its pool children die with it)."""
     with log_path.open("ab") as log:
@@ -49,7 +50,7 @@ def worker_process(
         wait_for_log(log_path, ready, process, timeout)
         yield process
     finally:
-        stop_group(process)
+        stop_group(process, grace)
 
 
 def stop_group(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:

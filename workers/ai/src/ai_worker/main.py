@@ -31,6 +31,7 @@ def main() -> None:
         settings.log_level,
         "--without-mingle",
         "--without-gossip",
+        "--without-heartbeat",  # worker-heartbeat events, for monitors we do not run
         *sys.argv[1:],
     ]
     os.execv(sys.executable, argv)  # noqa: S606 (our own interpreter, a fixed argv)

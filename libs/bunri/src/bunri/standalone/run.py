@@ -4,6 +4,7 @@ behind one base URL, make sure a demo account exists, and print how to use it.""
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import json
 import os
 import secrets
@@ -132,6 +133,7 @@ class Workers:
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=_stop_with_parent,
             )
 
     async def watch(self) -> None:
@@ -147,13 +149,23 @@ class Workers:
         for process in self._processes.values():
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 15
+        deadline = time.monotonic() + 8
         for process in self._processes.values():
             try:
                 process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+
+
+def _stop_with_parent() -> None:
+    """In the child, before exec: the kernel sends it SIGTERM (a Celery warm shutdown) if this
+    process dies, even by SIGKILL, so that no worker outlives the platform that started it."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 def run_standalone(state_dir: Path, host: str, port: int) -> None:
@@ -206,9 +218,23 @@ def _gateway() -> Any:
     )
 
 
+class _PlatformServer(uvicorn.Server):
+    """Stops the workers as part of its own shutdown: after a SIGTERM or Ctrl-C, uvicorn raises
+    the signal again once it has shut down, which ends this process before any code after it."""
+
+    def __init__(self, config: uvicorn.Config, workers: Workers) -> None:
+        super().__init__(config)
+        self._workers = workers
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().shutdown(sockets)
+        await asyncio.to_thread(self._workers.stop)
+
+
 async def _serve(host: str, port: int, chosen: Plan, state_dir: Path, workers: Workers) -> None:
-    server = uvicorn.Server(
-        uvicorn.Config(_gateway(), host=host, port=port, log_config=None, access_log=False)
+    server = _PlatformServer(
+        uvicorn.Config(_gateway(), host=host, port=port, log_config=None, access_log=False),
+        workers,
     )
     serving = asyncio.create_task(server.serve())
     while not server.started:

@@ -37,8 +37,13 @@ def create_celery_app(name: str, settings: BrokerSettings, **overrides: Any) -> 
         task_default_priority=DEFAULT_PRIORITY,
         task_queue_max_priority=MAX_PRIORITY,
         worker_hijack_root_logger=False,
-        worker_send_task_events=True,
-        task_send_sent_event=True,
+        # No Celery monitoring events (progress goes through Redis, see bunri.scans.events).
+        # With confirmed publishing, the event dispatcher waited on its connection for an ack that
+        # another green thread had read: after some minutes idle, the storage worker's heartbeat
+        # event blocked forever, holding the dispatcher's lock, and the next task received froze
+        # the consumer with it.
+        worker_send_task_events=False,
+        task_send_sent_event=False,
         worker_cancel_long_running_tasks_on_connection_loss=True,
         **overrides,
     )
