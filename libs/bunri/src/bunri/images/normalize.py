@@ -63,8 +63,9 @@ def normalize(
         with pillow_errors("its colours could not be converted", max_pixels=max_pixels):
             upright = to_srgb(image, icc_profile if isinstance(icc_profile, bytes) else None)
         original, original_type = _encode_original(upright)
-        thumbnail = _encode_jpeg(_derivative(upright, thumbnail_px))
-        analysis = _encode_jpeg(_derivative(upright, analysis_px).convert("RGB"))
+        thumbnail_image, analysis_image = _derivatives(upright, thumbnail_px, analysis_px)
+        thumbnail = _encode_jpeg(thumbnail_image)
+        analysis = _encode_jpeg(analysis_image.convert("RGB"))
         width, height = upright.size
     return NormalizedImage(
         original=original,
@@ -112,9 +113,23 @@ def fit_within(size: tuple[int, int], longest_side: int) -> tuple[int, int]:
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
-def _derivative(image: Image.Image, longest_side: int) -> Image.Image:
-    """A smaller copy without alpha (JPEG has none): resized first, then laid on white."""
-    size = fit_within(image.size, longest_side)
+def _derivatives(
+    image: Image.Image, thumbnail_px: int, analysis_px: int
+) -> tuple[Image.Image, Image.Image]:
+    """The thumbnail and the analysis image. Only the larger is resampled from the full image,
+    the smaller from it: resampling a megapixel photo costs ~15 ms, a 384 px one ~3 ms."""
+    thumbnail_size = fit_within(image.size, thumbnail_px)
+    analysis_size = fit_within(image.size, analysis_px)
+    if thumbnail_px <= analysis_px:
+        analysis = _derivative(image, analysis_size)
+        return _derivative(analysis, thumbnail_size), analysis
+    thumbnail = _derivative(image, thumbnail_size)
+    return thumbnail, _derivative(thumbnail, analysis_size)
+
+
+def _derivative(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    """A copy of `size` (no larger than the image) without alpha (JPEG has none): resized first,
+    then laid on white."""
     # reducing_gap first shrinks by whole factors with a box filter (the trick behind JPEG draft
     # mode) and only then resamples with Lanczos: much faster from 12 megapixels, as sharp.
     small = (
