@@ -4,6 +4,7 @@ command line signing in with the demo account it printed."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -108,6 +109,19 @@ def test_without_model_weights_the_scan_fails_naming_the_setting(
         assert "BUNRI_CLIP_MODEL" in result.stdout
     # Stopped, the platform left no worker behind.
     assert processes_with_state_dir(tmp_path / "state") == []
+
+
+def test_a_second_state_folder_on_the_same_database_still_gets_a_demo_login(
+    redis_url: str, tmp_path: Path
+) -> None:
+    database = {"BUNRI_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"}
+    logins = []
+    for folder in ("first", "second"):
+        (tmp_path / folder).mkdir()
+        for env in start_standalone(tmp_path / folder, redis_url, **database):
+            logins.append(json.loads((Path(env["STATE"]) / "demo-login.json").read_text()))
+    assert logins[0]["email"] == logins[1]["email"]
+    assert logins[0]["password"] != logins[1]["password"]
 
 
 def processes_with_state_dir(state: Path) -> list[int]:

@@ -262,12 +262,36 @@ async def _ensure_demo_account(base_url: str, state_dir: Path) -> dict[str, str]
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
         await client.post("/api/v1/auth/signup", json=login | {"nickname": "데모 demo"})
         tokens = await client.post("/api/v1/auth/login", json=login)
+        if tokens.status_code == 401:
+            await _reset_demo_password(login["password"])
+            tokens = await client.post("/api/v1/auth/login", json=login)
     if tokens.status_code != 200:
         sys.exit(f"the demo account could not sign in: {tokens.text}")
     path.write_text(json.dumps(login))
     os.chmod(path, 0o600)
     save_tokens(base_url, tokens.json())  # so `bunri scan` works straight away
     return dict(login)
+
+
+async def _reset_demo_password(password: str) -> None:
+    """The demo account was made by another state folder on the same database, with a password
+    this one never saw. It is standalone's own account: it gets this folder's password."""
+    from sqlalchemy import update
+    from sqlalchemy.ext.asyncio import create_async_engine
+    from sqlalchemy.pool import NullPool
+
+    from auth_api.passwords import PasswordHasher
+    from auth_api.settings import AuthApiSettings
+    from bunri.db.models import User
+
+    settings = AuthApiSettings()
+    password_hash = await PasswordHasher(settings).hash(password)
+    engine = create_async_engine(settings.database_url, poolclass=NullPool)
+    async with engine.begin() as connection:
+        await connection.execute(
+            update(User).where(User.email == DEMO_EMAIL).values(password_hash=password_hash)
+        )
+    await engine.dispose()
 
 
 def _print_banner(base_url: str, login: dict[str, str], chosen: Plan, state_dir: Path) -> None:
