@@ -162,6 +162,22 @@ async def client(scan_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
+async def idle(
+    pipeline_env: dict[str, str],
+    idle_broker_url: str,
+    clean_database: AsyncEngine,
+    redis: Redis,
+) -> AsyncIterator[httpx.AsyncClient]:
+    """scan-api whose queue no worker reads: what it published stays there to be counted, and
+    scans move only when a test moves them."""
+    from tests.scans.helpers import idle_app, purge_queue, scan_api_client
+
+    async with scan_api_client(idle_app(pipeline_env, idle_broker_url)) as client:
+        await purge_queue(idle_broker_url)
+        yield client
+
+
+@pytest.fixture
 async def pipeline(storage_worker: Any, ai_worker: Any) -> None:
     """Name this fixture to have both workers running."""
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import httpx
@@ -21,28 +20,13 @@ from tests.scans.conftest import new_user, submit, wait_until_done
 from tests.scans.helpers import (
     assert_error,
     count_rows,
-    idle_app,
-    purge_queue,
     queue_depth,
     s3_keys,
-    scan_api_client,
     scan_row,
 )
 from tests.support.pictures import photo
 
 KEY = "Idempotency-Key"
-
-
-@pytest.fixture
-async def idle(
-    pipeline_env: dict[str, str],
-    idle_broker_url: str,
-    clean_database: AsyncEngine,
-    redis: Redis,
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with scan_api_client(idle_app(pipeline_env, idle_broker_url)) as client:
-        await purge_queue(idle_broker_url)
-        yield client
 
 
 async def test_the_same_key_and_upload_is_the_same_scan_published_once(

@@ -7,7 +7,6 @@ from __future__ import annotations
 import base64
 import io
 import uuid
-from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -15,8 +14,6 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from PIL import Image, ImageChops, ImageOps, ImageStat
-from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bunri.db.models import ScanStatus
 from bunri.guides import load_taxonomy
@@ -24,12 +21,9 @@ from tests.scans.conftest import new_user, submit, wait_until_done
 from tests.scans.helpers import (
     Driver,
     assert_error,
-    idle_app,
     open_image,
-    purge_queue,
     s3_keys,
     s3_object,
-    scan_api_client,
 )
 from tests.support.pictures import photo
 
@@ -38,18 +32,6 @@ SCANS = "/api/v1/scans"
 UNKNOWN_SCAN = "8e1c6a52-0000-4000-8000-000000000404"
 GPS_IFD = 0x8825
 ORIENTATION = 0x0112
-
-
-@pytest.fixture
-async def idle(
-    pipeline_env: dict[str, str],
-    idle_broker_url: str,
-    clean_database: AsyncEngine,
-    redis: Redis,
-) -> AsyncIterator[httpx.AsyncClient]:
-    async with scan_api_client(idle_app(pipeline_env, idle_broker_url)) as client:
-        await purge_queue(idle_broker_url)
-        yield client
 
 
 def gps_photo(orientation: int = 6) -> bytes:

@@ -12,7 +12,6 @@ from typing import Any
 import httpx
 import jwt
 import pytest
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from auth_api.keys import parse_private_key
@@ -22,10 +21,8 @@ from tests.scans.conftest import new_user, submit
 from tests.scans.helpers import (
     assert_error,
     count_rows,
-    idle_app,
     purge_queue,
     queue_depth,
-    scan_api_client,
     scan_row,
 )
 from tests.support.keys import rsa_pem
@@ -33,19 +30,6 @@ from tests.support.pictures import photo
 
 SCANS = "/api/v1/scans"
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
-
-
-@pytest.fixture
-async def idle(
-    pipeline_env: dict[str, str],
-    idle_broker_url: str,
-    clean_database: AsyncEngine,
-    redis: Redis,
-) -> AsyncIterator[httpx.AsyncClient]:
-    """scan-api whose queue no worker reads: what it published stays there to be counted."""
-    async with scan_api_client(idle_app(pipeline_env, idle_broker_url)) as client:
-        await purge_queue(idle_broker_url)
-        yield client
 
 
 async def assert_nothing_recorded(engine: AsyncEngine, broker_url: str) -> None:
