@@ -94,13 +94,13 @@ class ScanService:
             size_bytes=len(image),
             width=info.width,
             height=info.height,
-            # Column defaults apply only at the flush, which for most scans is the commit.
+            # Column defaults would apply only at the flush; the answer needs them before.
             status=ScanStatus.QUEUED,
             progress=0,
             version=1,
         )
         if idempotency_key is None:
-            # Nothing can conflict: the row is flushed with the commit, no extra round trip.
+            # Nothing can conflict, so no savepoint (two round trips saved).
             session.add(scan)
         else:
             try:
@@ -120,13 +120,18 @@ class ScanService:
             await session.flush()
         finally:
             await asyncio.wait([publishing])
-        try:
-            publishing.result()
-        except BrokerUnavailable as exc:
+            # Read even when the flush failed (its error is then the one raised), so that a
+            # failed publish is never left unretrieved.
+            failure = publishing.exception()
+        if isinstance(failure, BrokerUnavailable):
             log.warning(
-                "broker unavailable; scan kept in the outbox", scan_id=str(scan.id), error=str(exc)
+                "broker unavailable; scan kept in the outbox",
+                scan_id=str(scan.id),
+                error=str(failure),
             )
             session.add(outbox_row(message))
+        elif failure is not None:
+            raise failure
         return Accepted(scan, replayed=False)
 
     async def _earlier_attempt(
