@@ -35,7 +35,8 @@ class ScanLedger:
         """The scan, waiting a little if it is not visible yet: scan-api publishes the task just
         before committing the scan, so a fast worker can see the message first."""
         deadline = time.monotonic() + timeout_seconds
-        delay = 0.02
+        # The commit usually follows the confirm within a millisecond or two.
+        delay = 0.002
         while True:
             scan = self.get(scan_id)
             if scan is not None or time.monotonic() >= deadline:
