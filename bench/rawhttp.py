@@ -51,12 +51,22 @@ class RawClient:
         return status
 
     async def exchange(self) -> tuple[int, bytes]:
-        if self._idle:
-            reader, writer = self._idle.pop()
-        else:
-            reader, writer = await asyncio.open_connection(self._host, self._port)
-        writer.write(self._request)
-        status = int((await reader.readline()).split(b" ", 2)[1])
+        status_line = b""
+        while not status_line:
+            if self._idle:
+                reader, writer = self._idle.pop()
+            else:
+                reader, writer = await asyncio.open_connection(self._host, self._port)
+            writer.write(self._request)
+            # Empty: the server had closed this idle connection (its keep-alive timeout) before
+            # the request reached it, so sending it again on another one is safe.
+            try:
+                status_line = await reader.readline()
+            except ConnectionResetError:
+                status_line = b""
+            if not status_line:
+                writer.close()
+        status = int(status_line.split(b" ", 2)[1])
         length, keep_alive = 0, True
         while (line := await reader.readline()) not in (b"\r\n", b""):
             name, _, value = line.partition(b":")
