@@ -10,26 +10,7 @@ from auth_api.keys import KeyRing
 from auth_api.oauth.flow import OAuthFlow
 from auth_api.service import AuthService
 from auth_api.settings import AuthApiSettings
-
-
-async def auth_service(request: Request) -> AuthService:
-    service: AuthService = request.app.state.auth_service
-    return service
-
-
-async def oauth_flow(request: Request) -> OAuthFlow:
-    flow: OAuthFlow = request.app.state.oauth_flow
-    return flow
-
-
-async def key_ring(request: Request) -> KeyRing:
-    ring: KeyRing = request.app.state.key_ring
-    return ring
-
-
-async def auth_settings(request: Request) -> AuthApiSettings:
-    settings: AuthApiSettings = request.app.state.settings
-    return settings
+from bunri.web.state import app_state
 
 
 async def client_ip(request: Request) -> str:
@@ -37,8 +18,8 @@ async def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-AuthServiceDep = Annotated[AuthService, Depends(auth_service)]
-OAuthFlowDep = Annotated[OAuthFlow, Depends(oauth_flow)]
-KeyRingDep = Annotated[KeyRing, Depends(key_ring)]
+AuthServiceDep = Annotated[AuthService, Depends(app_state("auth_service"))]
+OAuthFlowDep = Annotated[OAuthFlow, Depends(app_state("oauth_flow"))]
+KeyRingDep = Annotated[KeyRing, Depends(app_state("key_ring"))]
 ClientIp = Annotated[str, Depends(client_ip)]
-AuthSettingsDep = Annotated[AuthApiSettings, Depends(auth_settings)]
+AuthSettingsDep = Annotated[AuthApiSettings, Depends(app_state("settings"))]

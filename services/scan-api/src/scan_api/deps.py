@@ -4,35 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 
 from bunri.storage import ObjectStore
+from bunri.web.state import app_state
 from scan_api.events import ScanEventHub
 from scan_api.service import ScanService
 from scan_api.settings import ScanApiSettings
 
-
-async def scan_service(request: Request) -> ScanService:
-    service: ScanService = request.app.state.scan_service
-    return service
-
-
-async def event_hub(request: Request) -> ScanEventHub:
-    hub: ScanEventHub = request.app.state.event_hub
-    return hub
-
-
-async def object_store(request: Request) -> ObjectStore:
-    store: ObjectStore = request.app.state.object_store
-    return store
-
-
-async def scan_settings(request: Request) -> ScanApiSettings:
-    settings: ScanApiSettings = request.app.state.settings
-    return settings
-
-
-ScanServiceDep = Annotated[ScanService, Depends(scan_service)]
-EventHubDep = Annotated[ScanEventHub, Depends(event_hub)]
-ObjectStoreDep = Annotated[ObjectStore, Depends(object_store)]
-ScanSettingsDep = Annotated[ScanApiSettings, Depends(scan_settings)]
+ScanServiceDep = Annotated[ScanService, Depends(app_state("scan_service"))]
+EventHubDep = Annotated[ScanEventHub, Depends(app_state("event_hub"))]
+ObjectStoreDep = Annotated[ObjectStore, Depends(app_state("object_store"))]
+ScanSettingsDep = Annotated[ScanApiSettings, Depends(app_state("settings"))]

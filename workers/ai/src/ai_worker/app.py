@@ -12,8 +12,8 @@ from celery.signals import worker_init, worker_process_init
 from ai_worker.classifier import Classifier, ModelUnavailable, load_classifier
 from ai_worker.settings import AiWorkerSettings
 from bunri.db.sync import create_sync_engine, create_sync_sessionmaker
-from bunri.logging import configure_logging, get_logger
-from bunri.worker.celery import create_celery_app, declare_topology
+from bunri.logging import get_logger
+from bunri.worker.celery import create_celery_app, prepare_worker
 from bunri.worker.scans import ScanLedger
 
 log = get_logger(__name__)
@@ -52,11 +52,7 @@ def _load() -> Classifier | ModelUnavailable:
 
 @worker_init.connect
 def _on_worker_init(**_: object) -> None:
-    configure_logging(
-        service=settings.service_name, level=settings.log_level, json=settings.log_json
-    )
-    with app.connection_for_write() as connection:
-        declare_topology(connection)
+    prepare_worker(app, settings)
     classifier()  # in the parent, before the pool forks
 
 

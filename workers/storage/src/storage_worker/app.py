@@ -9,9 +9,8 @@ import redis
 from celery.signals import worker_init
 
 from bunri.db.sync import create_sync_engine, create_sync_sessionmaker
-from bunri.logging import configure_logging
 from bunri.storage import ObjectStore, create_object_store
-from bunri.worker.celery import create_celery_app, declare_topology
+from bunri.worker.celery import create_celery_app, prepare_worker
 from bunri.worker.scans import ScanLedger
 from storage_worker.settings import StorageWorkerSettings
 
@@ -21,11 +20,7 @@ app = create_celery_app("storage_worker", settings, include=["storage_worker.tas
 
 @worker_init.connect
 def _on_worker_init(**_: object) -> None:
-    configure_logging(
-        service=settings.service_name, level=settings.log_level, json=settings.log_json
-    )
-    with app.connection_for_write() as connection:
-        declare_topology(connection)
+    prepare_worker(app, settings)
 
 
 @cache

@@ -7,8 +7,8 @@ anything (setting it in configuration patches too late).
 from __future__ import annotations
 
 import os
-import sys
 
+from bunri.worker.launch import exec_celery_worker
 from storage_worker.settings import StorageWorkerSettings
 
 QUEUE = "scan.image_upload"
@@ -19,27 +19,11 @@ def main() -> None:
     # psycopg picks its C wait function unless told otherwise; that one blocks the eventlet hub.
     # Its pure-Python select() wait cooperates with eventlet's patched select.
     os.environ.setdefault("PSYCOPG_WAIT_FUNC", "wait_select")
-    argv = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
+    exec_celery_worker(
         "storage_worker.app",
-        "worker",
-        "-P",
-        "eventlet",
-        "-c",
-        str(settings.storage_worker_concurrency),
-        "-Q",
-        QUEUE,
-        # execv keeps the pid: unique among several workers on one node.
-        "-n",
-        f"storage.{os.getpid()}@{os.uname().nodename}",
-        "-l",
-        settings.log_level,
-        "--without-mingle",
-        "--without-gossip",
-        "--without-heartbeat",  # worker-heartbeat events, for monitors we do not run
-        *sys.argv[1:],
-    ]
-    os.execv(sys.executable, argv)  # noqa: S606 (our own interpreter, a fixed argv)
+        pool="eventlet",
+        concurrency=settings.storage_worker_concurrency,
+        queue=QUEUE,
+        name="storage",
+        log_level=settings.log_level,
+    )

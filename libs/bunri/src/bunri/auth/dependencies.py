@@ -10,6 +10,7 @@ from fastapi.security import HTTPBearer
 from bunri.auth.claims import AccessClaims
 from bunri.auth.errors import TokenInvalid, TokenMissing
 from bunri.auth.verifier import TokenVerifier
+from bunri.web.state import app_state
 
 # Declares the scheme in OpenAPI (the docs' "Authorize" button); the header is parsed below so that
 # a missing token and a malformed one get different codes.
@@ -26,14 +27,9 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
-async def token_verifier(request: Request) -> TokenVerifier:
-    verifier: TokenVerifier = request.app.state.token_verifier
-    return verifier
-
-
 async def current_user(
     request: Request,
-    verifier: Annotated[TokenVerifier, Depends(token_verifier)],
+    verifier: Annotated[TokenVerifier, Depends(app_state("token_verifier"))],
     _: Annotated[object, Depends(bearer_scheme)] = None,
 ) -> AccessClaims:
     return await verifier.verify(bearer_token(request))

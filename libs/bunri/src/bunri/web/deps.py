@@ -1,26 +1,18 @@
-"""Dependencies every route can name: `SessionDep`, `RedisDep`, `ResourcesDep`.
-
-Dependencies that only read app.state are `async def` here and in every service: FastAPI runs a
-plain `def` dependency in its thread pool, a thread hand-off per dependency per request."""
+"""Dependencies every route can name: `SessionDep`, `RedisDep`, `ResourcesDep`."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bunri.web.resources import Resources
+from bunri.web.state import app_state
 
-
-async def resources(request: Request) -> Resources:
-    found: Resources = request.app.state.resources
-    return found
-
-
-ResourcesDep = Annotated[Resources, Depends(resources)]
+ResourcesDep = Annotated[Resources, Depends(app_state("resources"))]
 
 
 async def database_session(resources: ResourcesDep) -> AsyncIterator[AsyncSession]:

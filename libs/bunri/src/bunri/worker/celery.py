@@ -8,12 +8,13 @@ from typing import Any
 
 from celery import Celery
 
+from bunri.logging import configure_logging
 from bunri.messaging.kombu_topology import declare_topology, kombu_queues
 from bunri.messaging.tasks import TASK_QUEUES
 from bunri.messaging.topology import DEFAULT_PRIORITY, MAX_PRIORITY, TASK_EXCHANGE
 from bunri.settings import BrokerSettings
 
-__all__ = ["create_celery_app", "declare_topology"]
+__all__ = ["create_celery_app", "declare_topology", "prepare_worker"]
 
 
 def create_celery_app(name: str, settings: BrokerSettings, **overrides: Any) -> Celery:
@@ -48,3 +49,13 @@ def create_celery_app(name: str, settings: BrokerSettings, **overrides: Any) -> 
         **overrides,
     )
     return app
+
+
+def prepare_worker(app: Celery, settings: BrokerSettings) -> None:
+    """At worker start (Celery's `worker_init`): JSON logging, and the queues as the broker's
+    definitions have them, declared before the first task is consumed."""
+    configure_logging(
+        service=settings.service_name, level=settings.log_level, json=settings.log_json
+    )
+    with app.connection_for_write() as connection:
+        declare_topology(connection)
