@@ -111,12 +111,21 @@ def pipeline_env(
     }
 
 
+def node_files(folder: Path) -> dict[str, str]:
+    """A worker node's own journal and heartbeat file."""
+    return {
+        "BUNRI_JOURNAL_PATH": str(folder / "journal.sqlite3"),
+        "BUNRI_HEARTBEAT_PATH": str(folder / "heartbeat.json"),
+    }
+
+
 @pytest.fixture(scope="session")
 def storage_worker(
     pipeline_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[subprocess.Popen[bytes]]:
-    log = tmp_path_factory.mktemp("storage-worker") / "worker.log"
-    env = pipeline_env | {"BUNRI_STORAGE_WORKER_CONCURRENCY": "20"}
+    folder = tmp_path_factory.mktemp("storage-worker")
+    log = folder / "worker.log"
+    env = pipeline_env | node_files(folder) | {"BUNRI_STORAGE_WORKER_CONCURRENCY": "20"}
     with worker_process([str(BIN / "bunri-storage-worker")], env=env, log_path=log) as process:
         yield process
 
@@ -125,12 +134,17 @@ def storage_worker(
 def ai_worker(
     pipeline_env: dict[str, str], tiny_clip: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[subprocess.Popen[bytes]]:
-    log = tmp_path_factory.mktemp("ai-worker") / "worker.log"
-    env = pipeline_env | {
-        "BUNRI_CLIP_MODEL": str(tiny_clip),
-        "BUNRI_MODEL_OFFLINE": "true",
-        "BUNRI_AI_WORKER_CONCURRENCY": "2",
-    }
+    folder = tmp_path_factory.mktemp("ai-worker")
+    log = folder / "worker.log"
+    env = (
+        pipeline_env
+        | node_files(folder)
+        | {
+            "BUNRI_CLIP_MODEL": str(tiny_clip),
+            "BUNRI_MODEL_OFFLINE": "true",
+            "BUNRI_AI_WORKER_CONCURRENCY": "2",
+        }
+    )
     with worker_process([str(BIN / "bunri-ai-worker")], env=env, log_path=log) as process:
         yield process
 
@@ -243,3 +257,13 @@ def idle_broker_url() -> Iterator[str]:
 
     with fresh_vhost("idle") as url:
         yield url
+
+
+# The crash tests' fixtures (their own killable workers), defined beside their helpers.
+from tests.scans.crash import (  # noqa: E402, F401
+    crash_client,
+    crash_env,
+    crash_vhost,
+    versioned_bucket,
+    workers,
+)

@@ -156,6 +156,33 @@ async def test_a_broker_lost_while_running_is_survived_the_same_way(
     assert ids == expected  # each scan published once
 
 
+async def test_the_outbox_outlives_scan_api_and_two_replicas_publish_each_scan_once(
+    pipeline_env: dict[str, str],
+    vhost: str,
+    user: dict[str, str],
+    clean_database: AsyncEngine,
+    redis: Redis,
+) -> None:
+    name = vhost.rsplit("/", 1)[1]
+    with tcp_proxy("127.0.0.1", 5672, open_now=False) as proxy:
+        url = f"amqp://guest:guest@127.0.0.1:{proxy.port}/{name}"
+        async with scan_api_on(pipeline_env, url, outbox_relay_interval_seconds=0.2) as client:
+            accepted = [await submit(client, user, photo(seed=seed)) for seed in range(1, 9)]
+            assert {response.status_code for response in accepted} == {202}
+            await asyncio.sleep(3)  # reconnects keep failing meanwhile
+        # scan-api is gone, the broker still away: the outbox holds every accepted scan.
+        assert await count(clean_database, OutboxMessage) == 8
+
+        proxy.open()
+        async with (
+            scan_api_on(pipeline_env, url, outbox_relay_interval_seconds=0.05),
+            scan_api_on(pipeline_env, url, outbox_relay_interval_seconds=0.05),
+        ):
+            await wait_for(lambda: count(clean_database, OutboxMessage), 0, seconds=30)
+        ids = sorted(message.headers["id"] for message in await queued_messages(vhost))
+    assert ids == sorted(f"scan.store_image:{r.json()['scan_id']}" for r in accepted)
+
+
 async def wait_for(probe: Any, value: int, seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while (current := await probe()) != value:

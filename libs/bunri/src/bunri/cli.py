@@ -20,6 +20,18 @@ app.add_typer(db, name="db")
 broker = typer.Typer(no_args_is_help=True, help="RabbitMQ: the queue topology.")
 app.add_typer(broker, name="broker")
 
+worker = typer.Typer(no_args_is_help=True, help="Celery workers: liveness.")
+app.add_typer(worker, name="worker")
+
+
+def _add_journal_commands() -> None:
+    from bunri.journal.cli import app as journal_app
+
+    app.add_typer(journal_app, name="journal")
+
+
+_add_journal_commands()
+
 T = TypeVar("T")
 
 
@@ -106,6 +118,34 @@ def declare() -> None:
 
     asyncio.run(run())
     typer.echo("topology declared")
+
+
+@app.command()
+def reaper() -> None:
+    """Consume the dead-letter queues: fail each dead-lettered scan with its reason (expired,
+    rejected, poison, queue_full), and fail scans stalled past every retry."""
+    from bunri.reaper.run import run_reaper
+
+    run_reaper()
+
+
+@worker.command()
+def alive(
+    heartbeat: Path = typer.Argument(..., help="The worker's BUNRI_HEARTBEAT_PATH."),
+    max_age: float = typer.Option(60.0, help="Seconds a heartbeat stays good."),
+) -> None:
+    """Exit 0 if the worker's loop wrote its heartbeat within MAX_AGE seconds (a busy worker
+    does); 1 otherwise. For liveness probes and container health checks."""
+    from bunri.worker.liveness import heartbeat_age
+
+    age = heartbeat_age(heartbeat)
+    if age is None:
+        typer.echo(f"no heartbeat at {heartbeat}", err=True)
+        raise typer.Exit(1)
+    if age > max_age:
+        typer.echo(f"heartbeat {age:.0f} s old (more than {max_age:.0f} s)", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"alive: heartbeat {age:.1f} s old")
 
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8080"

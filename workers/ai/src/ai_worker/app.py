@@ -7,14 +7,18 @@ import os
 from functools import cache
 
 import redis
-from celery.signals import worker_init, worker_process_init
+from celery.signals import worker_init, worker_process_init, worker_ready, worker_shutdown
+from sqlalchemy.pool import NullPool
 
 from ai_worker.classifier import Classifier, ModelUnavailable, load_classifier
 from ai_worker.settings import AiWorkerSettings
 from bunri.db.sync import create_sync_engine, create_sync_sessionmaker
 from bunri.logging import get_logger
-from bunri.worker.celery import create_celery_app, prepare_worker
+from bunri.worker.celery import create_celery_app, open_journal, prepare_worker
+from bunri.worker.durable import DurableScanWrites
+from bunri.worker.journaled import JournaledRunner
 from bunri.worker.scans import ScanLedger
+from bunri.worker.upkeep import Upkeep
 
 log = get_logger(__name__)
 settings = AiWorkerSettings()
@@ -25,6 +29,9 @@ app = create_celery_app(
     # A child that grew (a leak in a native library, say) is replaced between tasks.
     worker_max_memory_per_child=2_000_000,
 )
+
+journal = open_journal(settings)  # each pool child opens its own connection to the file
+runner = JournaledRunner(app, journal)
 
 _model: list[Classifier | ModelUnavailable] = []
 
@@ -52,8 +59,31 @@ def _load() -> Classifier | ModelUnavailable:
 
 @worker_init.connect
 def _on_worker_init(**_: object) -> None:
-    prepare_worker(app, settings)
+    prepare_worker(app, settings, journal)
     classifier()  # in the parent, before the pool forks
+
+
+def _parent_writes() -> DurableScanWrites:
+    """For the parent's upkeep thread: connections opened and closed per round (NullPool), so
+    that no pool child is ever forked holding one."""
+    engine = create_sync_engine(settings, poolclass=NullPool)
+    return DurableScanWrites(
+        ScanLedger(create_sync_sessionmaker(engine), redis.Redis.from_url(settings.redis_url)),
+        journal,
+    )
+
+
+upkeep = Upkeep(journal, cache(_parent_writes), settings)
+
+
+@worker_ready.connect
+def _on_worker_ready(**_: object) -> None:
+    upkeep.start()
+
+
+@worker_shutdown.connect
+def _on_worker_shutdown(**_: object) -> None:
+    upkeep.stop()
 
 
 @worker_process_init.connect
@@ -65,5 +95,11 @@ def _on_child_start(**_: object) -> None:
 
 @cache
 def ledger() -> ScanLedger:
+    """A pool child's own (created in the child, after the fork)."""
     engine = create_sync_engine(settings, pool_size=2)
     return ScanLedger(create_sync_sessionmaker(engine), redis.Redis.from_url(settings.redis_url))
+
+
+@cache
+def writes() -> DurableScanWrites:
+    return DurableScanWrites(ledger(), journal)

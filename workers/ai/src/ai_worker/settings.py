@@ -5,12 +5,12 @@ from typing import Literal
 
 from pydantic import Field, SecretStr
 
-from bunri.settings import BrokerSettings
+from bunri.worker.settings import WorkerSettings
 
 Backend = Literal["clip", "hf", "openai"]
 
 
-class AiWorkerSettings(BrokerSettings):
+class AiWorkerSettings(WorkerSettings):
     service_name: str = "ai-worker"
 
     ai_worker_concurrency: int = Field(default=4, ge=1)

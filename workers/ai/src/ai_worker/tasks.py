@@ -1,8 +1,7 @@
-"""Task entry points: thin shells over `AnalysisService`."""
+"""Task entry points: thin shells over `AnalysisService`, run under the node's journal."""
 
 from __future__ import annotations
 
-import random
 import uuid
 from typing import Any
 
@@ -11,40 +10,54 @@ import sqlalchemy.exc
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 
-from ai_worker.app import app, classifier, ledger, settings
+from ai_worker.app import app, classifier, journal, ledger, runner, settings, writes
 from ai_worker.service import AnalysisService
+from bunri.journal import TaskRecord
 from bunri.logging import get_logger
 from bunri.messaging.tasks import ANALYZE_SCAN
+from bunri.worker.retry import backoff_seconds
 
 log = get_logger(__name__)
 
+# The database is not among them: a result it cannot take waits in the journal instead.
 TRANSIENT = (
-    sqlalchemy.exc.OperationalError,
-    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.TimeoutError,  # no pooled connection free in time
     ConnectionError,
     TimeoutError,
 )
 
 
-@app.task(bind=True, name=ANALYZE_SCAN, soft_time_limit=120, time_limit=180)
+@app.task(
+    bind=True,
+    name=ANALYZE_SCAN,
+    soft_time_limit=120,
+    time_limit=180,
+    max_retries=settings.analysis_task_max_retries,
+)
 def analyze_scan(self: Task[Any, None], scan_id: str, *, image: str) -> None:
-    scan_uuid = uuid.UUID(scan_id)
-    service = AnalysisService(settings, ledger(), classifier())
+    runner.run(self, scan_id, lambda task: _analyze(self, task, uuid.UUID(scan_id), image))
+
+
+def _analyze(self: Task[Any, None], task: TaskRecord, scan_id: uuid.UUID, image: str) -> str:
+    service = AnalysisService(settings, ledger(), writes(), journal, classifier())
     try:
-        service.analyze(scan_uuid, pybase64.b64decode(image, validate=True))
+        return service.analyze(task, scan_id, pybase64.b64decode(image, validate=True))
     except TRANSIENT as exc:
-        if self.request.retries >= settings.analysis_task_max_retries:
-            ledger().fail_by_id(
-                scan_uuid,
-                "analysis_unavailable",
-                "The scan could not be analysed; please try again.",
-            )
-            return
-        log.warning("analysis failed; retrying", scan_id=scan_id, error=repr(exc))
-        countdown = random.uniform(0, min(60.0, 2.0**self.request.retries))  # noqa: S311
-        raise self.retry(exc=exc, countdown=countdown) from exc
+        if self.request.retries < settings.analysis_task_max_retries:
+            log.warning("analysis failed; retrying", scan_id=str(scan_id), error=repr(exc))
+            raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
+        return writes().fail(
+            task.task_id,
+            scan_id,
+            "analysis_unavailable",
+            "The scan could not be analysed; please try again.",
+        )
     except SoftTimeLimitExceeded:
-        ledger().fail_by_id(scan_uuid, "processing_timeout", "Analysing the image took too long.")
+        return writes().fail(
+            task.task_id, scan_id, "processing_timeout", "Analysing the image took too long."
+        )
     except Exception:
-        log.exception("analysis task crashed", scan_id=scan_id)
-        ledger().fail_by_id(scan_uuid, "internal_error", "Something went wrong on our side.")
+        log.exception("analysis task crashed", scan_id=str(scan_id))
+        return writes().fail(
+            task.task_id, scan_id, "internal_error", "Something went wrong on our side."
+        )

@@ -6,21 +6,21 @@ from __future__ import annotations
 from functools import cache
 
 import redis
-from celery.signals import worker_init
+from celery.signals import worker_init, worker_ready, worker_shutdown
 
 from bunri.db.sync import create_sync_engine, create_sync_sessionmaker
 from bunri.storage import ObjectStore, create_object_store
-from bunri.worker.celery import create_celery_app, prepare_worker
+from bunri.worker.celery import create_celery_app, open_journal, prepare_worker
+from bunri.worker.durable import DurableScanWrites
+from bunri.worker.journaled import JournaledRunner
 from bunri.worker.scans import ScanLedger
+from bunri.worker.upkeep import Upkeep
 from storage_worker.settings import StorageWorkerSettings
 
 settings = StorageWorkerSettings()
 app = create_celery_app("storage_worker", settings, include=["storage_worker.tasks"])
-
-
-@worker_init.connect
-def _on_worker_init(**_: object) -> None:
-    prepare_worker(app, settings)
+journal = open_journal(settings)
+runner = JournaledRunner(app, journal)
 
 
 @cache
@@ -30,5 +30,28 @@ def ledger() -> ScanLedger:
 
 
 @cache
+def writes() -> DurableScanWrites:
+    return DurableScanWrites(ledger(), journal)
+
+
+@cache
 def object_store() -> ObjectStore:
     return create_object_store(settings)
+
+
+upkeep = Upkeep(journal, writes, settings)
+
+
+@worker_init.connect
+def _on_worker_init(**_: object) -> None:
+    prepare_worker(app, settings, journal)
+
+
+@worker_ready.connect
+def _on_worker_ready(**_: object) -> None:
+    upkeep.start()
+
+
+@worker_shutdown.connect
+def _on_worker_shutdown(**_: object) -> None:
+    upkeep.stop()

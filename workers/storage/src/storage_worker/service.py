@@ -1,29 +1,38 @@
 """Storing a scan's image: normalize it (orientation applied, metadata gone), put the original and
 the thumbnail in object storage under keys from the scan id, then hand the scan to the AI worker.
 
-Every step can run again after a crash or a redelivery without harm: object keys are fixed, state
-moves by compare-and-set, and the hand-off's task id is the scan's.
+Every step can run again after a crash or a redelivery without doing anything twice: each one is
+checkpointed in the node's journal and skipped on the next attempt, objects are put only if absent
+(a put that a crash interrupted after S3 had it is not repeated), state moves by compare-and-set,
+and the hand-off's task id is the scan's.
 """
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 
 from bunri.db.models import Scan, ScanStatus
 from bunri.images import NormalizedImage, normalize
 from bunri.images.errors import ImageError
+from bunri.journal import Journal, TaskRecord
 from bunri.logging import get_logger
 from bunri.storage import ObjectStore, scan_object_key
+from bunri.worker.faults import crash_if_marked
 from bunri.worker.scans import ScanLedger
+from bunri.worker.slots import Slots
 from storage_worker.offload import run_off_hub
 from storage_worker.settings import StorageWorkerSettings
 
 log = get_logger(__name__)
 
 HandOff = Callable[[Scan, bytes], None]
+
+# Journal checkpoints, in the order they are reached.
+ANALYSIS_IMAGE = "analysis_image"
+ORIGINAL = "original"
+THUMBNAIL = "thumbnail"
+HANDED_OFF = "handed_off"
 
 
 class StorageService:
@@ -33,58 +42,78 @@ class StorageService:
         ledger: ScanLedger,
         store: ObjectStore,
         hand_off: HandOff,
-        decode_slots: AbstractContextManager[object] | None = None,
+        journal: Journal,
+        decode_slots: Slots | None = None,
     ) -> None:
         self._settings = settings
         self._ledger = ledger
         self._store = store
         self._hand_off = hand_off
-        self._decode_slots = decode_slots or threading.BoundedSemaphore(
-            settings.image_decode_concurrency
-        )
+        self._journal = journal
+        # Decoding holds a whole bitmap and can crash the process: a few at a time, and a task
+        # suspected of crashing it alone.
+        self._decode_slots = decode_slots or Slots(settings.image_decode_concurrency)
 
-    def store(self, scan_id: uuid.UUID, image: bytes) -> None:
+    def store(self, task: TaskRecord, scan_id: uuid.UUID, image: bytes) -> str:
+        """How it ended: `stored`, `failed:<code>`, or why there was nothing to do."""
         scan = self._ledger.wait_for(scan_id, self._settings.scan_visibility_timeout_seconds)
         if scan is None:
             # Published by a request whose commit then failed: nobody was told it was accepted.
             log.warning("no scan for this image; dropping it", scan_id=str(scan_id))
-            return
+            return "no_scan"
         if scan.status not in (ScanStatus.QUEUED, ScanStatus.STORING, ScanStatus.STORED):
             log.info("scan already past storage", scan_id=str(scan_id), status=scan.status)
-            return
+            return f"skipped:{scan.status}"
         if scan.status is ScanStatus.QUEUED:
-            scan = self._moved(scan, ScanStatus.STORING)
+            scan = self._ledger.advance(scan, ScanStatus.STORING)
             if scan is None:
-                return
-        try:
-            with self._decode_slots:
-                normalized = run_off_hub(
-                    normalize,
-                    image,
-                    max_pixels=self._settings.max_image_pixels,
-                    thumbnail_px=self._settings.thumbnail_px,
-                    analysis_px=self._settings.analysis_px,
-                )
-        except ImageError as exc:
-            self._ledger.fail(scan, exc.code, exc.detail)
-            return
+                return "moved_on"
+        steps = task.steps
+        normalized: NormalizedImage | None = None
+        if not all(steps.get(step) for step in (ANALYSIS_IMAGE, ORIGINAL, THUMBNAIL)):
+            try:
+                normalized = self._normalize(task, image)
+            except ImageError as exc:
+                self._ledger.fail(scan, exc.code, exc.detail)
+                return f"failed:{exc.code}"
+            self._journal.checkpoint(task.task_id, ANALYSIS_IMAGE, normalized.analysis)
+        analysis = normalized.analysis if normalized else bytes(steps[ANALYSIS_IMAGE])
         if scan.status is ScanStatus.STORING:
-            scan = self._put_objects(scan, normalized)
+            original_key = self._put_once(task, ORIGINAL, normalized)
+            thumbnail_key = self._put_once(task, THUMBNAIL, normalized)
+            scan = self._ledger.advance(
+                scan, ScanStatus.STORED, original_key=original_key, thumbnail_key=thumbnail_key
+            )
             if scan is None:
-                return
-        self._hand_off(scan, normalized.analysis)
+                return "moved_on"
+        if HANDED_OFF not in steps:
+            self._hand_off(scan, analysis)
+            self._journal.checkpoint(task.task_id, HANDED_OFF)
+        return "stored"
 
-    def _put_objects(self, scan: Scan, normalized: NormalizedImage) -> Scan | None:
-        original_key = scan_object_key(scan.id, "original", normalized.original_media_type)
-        thumbnail_key = scan_object_key(scan.id, "thumbnail", normalized.thumbnail_media_type)
-        self._store.put(original_key, normalized.original, normalized.original_media_type)
-        self._store.put(thumbnail_key, normalized.thumbnail, normalized.thumbnail_media_type)
-        return self._moved(
-            scan, ScanStatus.STORED, original_key=original_key, thumbnail_key=thumbnail_key
-        )
+    def _normalize(self, task: TaskRecord, image: bytes) -> NormalizedImage:
+        with self._decode_slots.for_task(suspect=task.suspect), self._journal.hazard(task.task_id):
+            crash_if_marked(image, task, self._settings)
+            return run_off_hub(
+                normalize,
+                image,
+                max_pixels=self._settings.max_image_pixels,
+                thumbnail_px=self._settings.thumbnail_px,
+                analysis_px=self._settings.analysis_px,
+            )
 
-    def _moved(self, scan: Scan, to: ScanStatus, **values: object) -> Scan | None:
-        moved = self._ledger.advance(scan, to, **values)
-        if moved is None:
-            log.info("scan moved on meanwhile", scan_id=str(scan.id), wanted=to)
-        return moved
+    def _put_once(self, task: TaskRecord, variant: str, normalized: NormalizedImage | None) -> str:
+        """The object's key, putting it first unless an earlier attempt did."""
+        done = task.steps.get(variant)
+        if done:
+            return str(done)
+        assert normalized is not None  # no checkpoint for this variant: the image was decoded
+        if variant == ORIGINAL:
+            data, media_type = normalized.original, normalized.original_media_type
+        else:
+            data, media_type = normalized.thumbnail, normalized.thumbnail_media_type
+        key = scan_object_key(task.subject, variant, media_type)
+        if not self._store.put_if_absent(key, data, media_type):
+            log.info("object already stored by an earlier attempt", key=key)
+        self._journal.checkpoint(task.task_id, variant, key)
+        return key

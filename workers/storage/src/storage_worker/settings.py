@@ -2,10 +2,10 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from bunri.settings import BrokerSettings
+from bunri.worker.settings import WorkerSettings
 
 
-class StorageWorkerSettings(BrokerSettings):
+class StorageWorkerSettings(WorkerSettings):
     service_name: str = "storage-worker"
 
     storage_worker_concurrency: int = Field(default=100, ge=1)
@@ -14,4 +14,4 @@ class StorageWorkerSettings(BrokerSettings):
     # Decoding holds the whole bitmap (3 bytes a pixel): bound how many run at once.
     image_decode_concurrency: int = Field(default=2, ge=1)
     scan_visibility_timeout_seconds: float = Field(default=5.0, ge=0)
-    storage_task_max_retries: int = Field(default=5, ge=0)
+    storage_task_max_retries: int = Field(default=10, ge=0)

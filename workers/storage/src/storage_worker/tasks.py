@@ -1,12 +1,12 @@
-"""Task entry points: thin shells over `StorageService`."""
+"""Task entry points: thin shells over `StorageService`, run under the node's journal."""
 
 from __future__ import annotations
 
-import random
 import uuid
 from functools import cache
 from typing import Any
 
+import amqp.exceptions
 import botocore.exceptions
 import kombu.exceptions
 import pybase64
@@ -15,10 +15,13 @@ from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 
 from bunri.db.models import Scan
+from bunri.journal import TaskRecord
 from bunri.logging import get_logger
+from bunri.messaging.dead_letters import QUEUE_FULL
 from bunri.messaging.tasks import ANALYZE_SCAN, STORE_SCAN_IMAGE
 from bunri.messaging.topology import DEFAULT_PRIORITY
-from storage_worker.app import app, ledger, object_store, settings
+from bunri.worker.retry import backoff_seconds
+from storage_worker.app import app, journal, ledger, object_store, runner, settings, writes
 from storage_worker.service import StorageService
 
 log = get_logger(__name__)
@@ -34,16 +37,13 @@ TRANSIENT = (
     ConnectionError,
     TimeoutError,
 )
-
-
-def backoff_seconds(retries: int) -> float:
-    """Exponential backoff with full jitter: 1, 2, 4 ... 60 s at most, spread out."""
-    return random.uniform(0, min(60.0, 2.0**retries))  # noqa: S311 (jitter, not secrecy)
+# The broker refused the hand-off: `scan.ai_analysis` is full. Also worth waiting for.
+REFUSED = (amqp.exceptions.MessageNacked,)
 
 
 @cache
 def service() -> StorageService:
-    return StorageService(settings, ledger(), object_store(), hand_off)
+    return StorageService(settings, ledger(), object_store(), hand_off, journal)
 
 
 def hand_off(scan: Scan, analysis_image: bytes) -> None:
@@ -58,22 +58,41 @@ def hand_off(scan: Scan, analysis_image: bytes) -> None:
     )
 
 
-@app.task(bind=True, name=STORE_SCAN_IMAGE, soft_time_limit=60, time_limit=90)
+@app.task(
+    bind=True,
+    name=STORE_SCAN_IMAGE,
+    soft_time_limit=60,
+    time_limit=90,
+    max_retries=settings.storage_task_max_retries,
+)
 def store_scan_image(self: Task[Any, None], scan_id: str, *, image: str, media_type: str) -> None:
-    scan_uuid = uuid.UUID(scan_id)
+    runner.run(self, scan_id, lambda task: _store(self, task, uuid.UUID(scan_id), image))
+
+
+def _store(self: Task[Any, None], task: TaskRecord, scan_id: uuid.UUID, image: str) -> str:
     try:
-        service().store(scan_uuid, pybase64.b64decode(image, validate=True))
-    except TRANSIENT as exc:
-        if self.request.retries >= settings.storage_task_max_retries:
-            ledger().fail_by_id(
-                scan_uuid, "storage_unavailable", "The image could not be stored; please try again."
+        return service().store(task, scan_id, pybase64.b64decode(image, validate=True))
+    except (*TRANSIENT, *REFUSED) as exc:
+        if self.request.retries < settings.storage_task_max_retries:
+            log.warning("storage failed; retrying", scan_id=str(scan_id), error=repr(exc))
+            raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
+        if isinstance(exc, REFUSED):
+            return writes().fail(
+                task.task_id, scan_id, QUEUE_FULL, "Analysis is overloaded; please try again."
             )
-            return
-        log.warning("storage failed; retrying", scan_id=scan_id, error=repr(exc))
-        raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
+        return writes().fail(
+            task.task_id,
+            scan_id,
+            "storage_unavailable",
+            "The image could not be stored; please try again.",
+        )
     except SoftTimeLimitExceeded:
-        ledger().fail_by_id(scan_uuid, "processing_timeout", "Storing the image took too long.")
+        return writes().fail(
+            task.task_id, scan_id, "processing_timeout", "Storing the image took too long."
+        )
     except Exception:
         # A bug: say so on the scan rather than leave it waiting forever.
-        log.exception("storage task crashed", scan_id=scan_id)
-        ledger().fail_by_id(scan_uuid, "internal_error", "Something went wrong on our side.")
+        log.exception("storage task crashed", scan_id=str(scan_id))
+        return writes().fail(
+            task.task_id, scan_id, "internal_error", "Something went wrong on our side."
+        )

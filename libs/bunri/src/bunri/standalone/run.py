@@ -24,6 +24,7 @@ import uvicorn
 from bunri import migrations
 from bunri.client.credentials import demo_login_path, save_tokens
 from bunri.logging import configure_logging, get_logger
+from bunri.settings import BrokerSettings
 
 log = get_logger(__name__)
 
@@ -108,27 +109,32 @@ def _postgres_accepts(url: str) -> bool:
 
 
 class Workers:
-    """The storage and AI workers as child processes, restarted if they die."""
+    """The storage and AI workers (and, with RabbitMQ, the reaper of its dead-letter queues) as
+    child processes, restarted if they die."""
 
-    COMMANDS: ClassVar[dict[str, str]] = {
-        "storage": "bunri-storage-worker",
-        "ai": "bunri-ai-worker",
+    COMMANDS: ClassVar[dict[str, list[str]]] = {
+        "storage": ["bunri-storage-worker"],
+        "ai": ["bunri-ai-worker"],
+        "reaper": ["bunri", "reaper"],
     }
 
-    def __init__(self, logs: Path) -> None:
+    def __init__(self, logs: Path, *, reaper: bool) -> None:
         self._logs = logs
+        self._names = [name for name in self.COMMANDS if reaper or name != "reaper"]
         self._processes: dict[str, subprocess.Popen[bytes]] = {}
-        self._restarts = dict.fromkeys(self.COMMANDS, 0)
+        self._restarts = dict.fromkeys(self._names, 0)
 
     def start(self) -> None:
-        for name in self.COMMANDS:
+        for name in self._names:
             self._spawn(name)
 
     def _spawn(self, name: str) -> None:
-        binary = Path(sys.executable).parent / self.COMMANDS[name]
-        with (self._logs / f"{name}-worker.log").open("ab") as log_file:
+        binary, *arguments = self.COMMANDS[name]
+        command = [str(Path(sys.executable).parent / binary), *arguments]
+        log_name = name if name == "reaper" else f"{name}-worker"
+        with (self._logs / f"{log_name}.log").open("ab") as log_file:
             self._processes[name] = subprocess.Popen(  # noqa: S603 (our own entry points)
-                [str(binary)],
+                command,
                 env={**os.environ, "BUNRI_LOG_JSON": "true", "BUNRI_LOG_LEVEL": "INFO"},
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
@@ -186,7 +192,7 @@ def run_standalone(state_dir: Path, host: str, port: int) -> None:
             "start one with: redis-server --daemonize yes"
         )
     asyncio.run(_migrate(os.environ["BUNRI_DATABASE_URL"]))
-    workers = Workers(logs)
+    workers = Workers(logs, reaper=BrokerSettings().uses_amqp)
     workers.start()
     try:
         asyncio.run(_serve(host, port, chosen, state_dir, workers))

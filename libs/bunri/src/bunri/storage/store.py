@@ -21,6 +21,11 @@ def scan_object_key(scan_id: uuid.UUID | str, variant: str, media_type: str) -> 
 class ObjectStore(Protocol):
     def put(self, key: str, data: bytes, content_type: str) -> None: ...
 
+    def put_if_absent(self, key: str, data: bytes, content_type: str) -> bool:
+        """Write the object unless the key exists; whether it was written. A retry after a put
+        whose answer was lost (the object is there) writes nothing a second time."""
+        ...
+
     def get(self, key: str) -> bytes: ...
 
     def exists(self, key: str) -> bool: ...
@@ -58,6 +63,24 @@ class S3ObjectStore:
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
         self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
+
+    def put_if_absent(self, key: str, data: bytes, content_type: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            # S3 conditional write: refused (412) when the key exists, atomically.
+            self.client.put_object(
+                Bucket=self.bucket, Key=key, Body=data, ContentType=content_type, IfNoneMatch="*"
+            )
+        except ClientError as exc:
+            # 409: a concurrent conditional write to the same key won.
+            if exc.response.get("Error", {}).get("Code") in (
+                "PreconditionFailed",
+                "ConditionalRequestConflict",
+            ):
+                return False
+            raise
+        return True
 
     def get(self, key: str) -> bytes:
         body: bytes = self.client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
@@ -100,6 +123,12 @@ class LocalObjectStore:
         temporary = path.with_suffix(path.suffix + ".part")
         temporary.write_bytes(data)
         os.replace(temporary, path)  # readers never see half an object
+
+    def put_if_absent(self, key: str, data: bytes, content_type: str) -> bool:
+        if self.exists(key):
+            return False
+        self.put(key, data, content_type)
+        return True
 
     def get(self, key: str) -> bytes:
         return self._path(key).read_bytes()

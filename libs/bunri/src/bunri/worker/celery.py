@@ -8,16 +8,19 @@ from typing import Any
 
 from celery import Celery
 
+from bunri.journal import Journal
 from bunri.logging import configure_logging
 from bunri.messaging.kombu_topology import declare_topology, kombu_queues
 from bunri.messaging.tasks import TASK_QUEUES
 from bunri.messaging.topology import DEFAULT_PRIORITY, MAX_PRIORITY, TASK_EXCHANGE
-from bunri.settings import BrokerSettings
+from bunri.worker.liveness import heartbeat_step
+from bunri.worker.settings import WorkerSettings
+from bunri.worker.upkeep import report_recovery
 
-__all__ = ["create_celery_app", "declare_topology", "prepare_worker"]
+__all__ = ["create_celery_app", "declare_topology", "open_journal", "prepare_worker"]
 
 
-def create_celery_app(name: str, settings: BrokerSettings, **overrides: Any) -> Celery:
+def create_celery_app(name: str, settings: WorkerSettings, **overrides: Any) -> Celery:
     app = Celery(name, broker=settings.broker_url, set_as_current=True)
     app.conf.update(
         task_acks_late=True,
@@ -48,14 +51,28 @@ def create_celery_app(name: str, settings: BrokerSettings, **overrides: Any) -> 
         worker_cancel_long_running_tasks_on_connection_loss=True,
         **overrides,
     )
+    app.steps["consumer"].add(
+        heartbeat_step(settings.heartbeat_file, settings.heartbeat_interval_seconds)
+    )
     return app
 
 
-def prepare_worker(app: Celery, settings: BrokerSettings) -> None:
-    """At worker start (Celery's `worker_init`): JSON logging, and the queues as the broker's
-    definitions have them, declared before the first task is consumed."""
+def open_journal(settings: WorkerSettings) -> Journal:
+    """The node's journal (opened lazily, in whichever process first uses it)."""
+    return Journal(
+        settings.journal_file,
+        max_crashes=settings.journal_max_crashes,
+        synchronous=settings.journal_synchronous,
+    )
+
+
+def prepare_worker(app: Celery, settings: WorkerSettings, journal: Journal) -> None:
+    """At worker start (Celery's `worker_init`): JSON logging, the queues as the broker's
+    definitions have them, declared before the first task is consumed, and a report of what the
+    journal holds from the last run."""
     configure_logging(
         service=settings.service_name, level=settings.log_level, json=settings.log_json
     )
     with app.connection_for_write() as connection:
         declare_topology(connection)
+    report_recovery(journal)

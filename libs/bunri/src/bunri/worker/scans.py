@@ -24,11 +24,11 @@ log = get_logger(__name__)
 
 class ScanLedger:
     def __init__(self, sessions: sessionmaker[Session], redis_client: redis.Redis) -> None:
-        self._sessions = sessions
+        self.sessions = sessions
         self._redis = redis_client
 
     def get(self, scan_id: uuid.UUID) -> Scan | None:
-        with self._sessions() as session:
+        with self.sessions() as session:
             return session.get(Scan, scan_id)
 
     def wait_for(self, scan_id: uuid.UUID, timeout_seconds: float) -> Scan | None:
@@ -63,8 +63,27 @@ class ScanLedger:
                 return failed
         return None
 
+    def complete_by_id(self, scan_id: uuid.UUID, result: dict[str, Any]) -> str | None:
+        """Complete the scan with `result` from whichever state it reached on the way (a result
+        computed while the database was away finds it `stored` or `analyzing`); what happened,
+        or None if the scan is not that far yet."""
+        for _ in range(5):
+            scan = self.get(scan_id)
+            if scan is None:
+                return "no_scan"
+            if scan.status.terminal:
+                return f"already_{scan.status}"
+            if scan.status is ScanStatus.STORED:
+                self.advance(scan, ScanStatus.ANALYZING)
+                continue
+            if scan.status is not ScanStatus.ANALYZING:
+                return None
+            if self.advance(scan, ScanStatus.COMPLETED, result=result) is not None:
+                return "completed"
+        return None
+
     def _apply(self, statement: Update) -> Scan | None:
-        with self._sessions() as session:
+        with self.sessions() as session:
             updated = session.scalars(statement.returning(Scan)).first()
             session.commit()
         if updated is not None:

@@ -1,0 +1,157 @@
+"""`bunri journal`: look into a worker node's journal and drive it."""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+from typing import Literal
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from bunri.journal import Journal, TaskRecord
+
+app = typer.Typer(no_args_is_help=True, help="A worker node's journal (SQLite, WAL mode).")
+
+Worker = Literal["storage", "ai"]
+
+PATH_OPTION = typer.Option(
+    None, "--path", envvar="BUNRI_JOURNAL_PATH", help="The journal file (default: --worker's)."
+)
+WORKER_OPTION = typer.Option("storage", "--worker", help="storage or ai: whose default journal.")
+STATE_DIR_OPTION = typer.Option(Path(".bunri"), envvar="BUNRI_STATE_DIR")
+
+
+def _journal(path: Path | None, worker: str, state_dir: Path) -> Journal:
+    if worker not in ("storage", "ai"):
+        raise typer.BadParameter("--worker is storage or ai")
+    file = path or state_dir / "journal" / f"{worker}-worker.sqlite3"
+    if not file.exists():
+        typer.echo(f"no journal at {file}", err=True)
+        raise typer.Exit(1)
+    return Journal(file)
+
+
+def _when(timestamp: float | None) -> str:
+    if timestamp is None:
+        return "-"
+    moment = datetime.datetime.fromtimestamp(timestamp, tz=datetime.UTC)
+    return moment.isoformat(sep=" ", timespec="seconds")
+
+
+@app.command("ls")
+def list_tasks(
+    state: str | None = typer.Option(None, help="Only tasks in this state."),
+    limit: int = typer.Option(50, help="At most this many, newest first."),
+    path: Path | None = PATH_OPTION,
+    worker: str = WORKER_OPTION,
+    state_dir: Path = STATE_DIR_OPTION,
+) -> None:
+    """The newest tasks, with a count by state."""
+    journal = _journal(path, worker, state_dir)
+    counts = journal.counts()
+    console = Console()
+    console.print(
+        f"{journal.path}: " + ", ".join(f"{name} {count}" for name, count in sorted(counts.items()))
+    )
+    table = Table("task", "state", "attempts", "crashes", "outcome", "steps", "updated")
+    for task in journal.tasks(state=state, limit=limit):
+        table.add_row(
+            task.task_id,
+            task.state,
+            str(task.attempts),
+            str(task.crashes),
+            task.outcome or "",
+            ", ".join(task.steps),
+            _when(task.updated_at),
+        )
+    console.print(table)
+
+
+@app.command()
+def show(
+    task_id: str,
+    path: Path | None = PATH_OPTION,
+    worker: str = WORKER_OPTION,
+    state_dir: Path = STATE_DIR_OPTION,
+) -> None:
+    """Everything the journal knows about one task."""
+    journal = _journal(path, worker, state_dir)
+    task = journal.get(task_id)
+    if task is None:
+        typer.echo(f"no task {task_id} in {journal.path}", err=True)
+        raise typer.Exit(1)
+    console = Console()
+    for label, value in _describe(task):
+        console.print(f"[bold]{label:>10}[/bold]  {value}")
+    for forward in journal.forwards(limit=10_000):
+        if forward.task_id == task_id:
+            from bunri.worker.durable import describe
+
+            console.print(
+                f"[bold]{'waiting':>10}[/bold]  {describe(forward)} since "
+                f"{_when(forward.created_at)} ({forward.attempts} tries; {forward.last_error})"
+            )
+
+
+def _describe(task: TaskRecord) -> list[tuple[str, str]]:
+    steps = [
+        f"{name}" + (f" = {value}" if isinstance(value, str) and len(value) < 120 else "")
+        for name, value in task.steps.items()
+    ]
+    return [
+        ("task", task.task_id),
+        ("name", task.task_name),
+        ("subject", task.subject),
+        ("state", task.state),
+        ("attempts", str(task.attempts)),
+        ("crashes", str(task.crashes)),
+        ("outcome", task.outcome or "-"),
+        ("started", _when(task.started_at)),
+        ("updated", _when(task.updated_at)),
+        ("finished", _when(task.finished_at)),
+        ("steps", "; ".join(steps) or "-"),
+    ]
+
+
+@app.command()
+def flush(
+    path: Path | None = PATH_OPTION,
+    worker: str = WORKER_OPTION,
+    state_dir: Path = STATE_DIR_OPTION,
+) -> None:
+    """Write the results waiting for PostgreSQL now (BUNRI_DATABASE_URL, BUNRI_REDIS_URL)."""
+    import redis
+
+    from bunri.db.sync import create_sync_engine, create_sync_sessionmaker
+    from bunri.settings import BunriSettings
+    from bunri.worker.durable import DATABASE_UNAVAILABLE, DurableScanWrites
+    from bunri.worker.scans import ScanLedger
+
+    journal = _journal(path, worker, state_dir)
+    settings = BunriSettings()
+    ledger = ScanLedger(
+        create_sync_sessionmaker(create_sync_engine(settings, pool_size=1)),
+        redis.Redis.from_url(settings.redis_url),
+    )
+    try:
+        written, waiting = DurableScanWrites(ledger, journal).flush()
+    except DATABASE_UNAVAILABLE as exc:
+        typer.echo(f"the database is unavailable: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"written {written}, still waiting {waiting}")
+    if waiting:
+        raise typer.Exit(1)
+
+
+@app.command()
+def purge(
+    older_than_hours: float = typer.Option(48.0, help="Forget finished tasks older than this."),
+    path: Path | None = PATH_OPTION,
+    worker: str = WORKER_OPTION,
+    state_dir: Path = STATE_DIR_OPTION,
+) -> None:
+    """Forget finished tasks past the retention window (never running or waiting ones)."""
+    journal = _journal(path, worker, state_dir)
+    typer.echo(f"purged {journal.purge(older_than_hours * 3600)} finished tasks")

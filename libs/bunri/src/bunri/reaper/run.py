@@ -1,0 +1,104 @@
+"""`bunri reaper`: consume every `dlq.*` queue, fail what each dead letter carried, and sweep
+stalled scans now and then. Reconnects to the broker forever; a dead letter whose scan cannot be
+written (the database away) waits in its queue."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from datetime import timedelta
+from types import FrameType
+
+import kombu
+import redis
+from kombu.message import Message
+
+from bunri.db.sync import create_sync_engine, create_sync_sessionmaker
+from bunri.logging import configure_logging, get_logger
+from bunri.messaging.kombu_topology import dead_letter_queues, declare_topology
+from bunri.reaper.service import Reaper, read_dead_letter
+from bunri.reaper.settings import ReaperSettings
+from bunri.worker.durable import DATABASE_UNAVAILABLE
+from bunri.worker.scans import ScanLedger
+
+log = get_logger(__name__)
+
+
+class ReaperProcess:
+    def __init__(self, settings: ReaperSettings) -> None:
+        self._settings = settings
+        engine = create_sync_engine(settings, pool_size=2)
+        self._reaper = Reaper(
+            ScanLedger(create_sync_sessionmaker(engine), redis.Redis.from_url(settings.redis_url))
+        )
+        self._stopped = threading.Event()
+        self._last_sweep = 0.0
+
+    def stop(self, *_: object) -> None:
+        self._stopped.set()
+
+    def run(self) -> None:
+        while not self._stopped.is_set():
+            connection = kombu.Connection(self._settings.broker_url, heartbeat=30)
+            try:
+                connection.ensure_connection(interval_max=5)  # forever
+                declare_topology(connection)
+                self._consume(connection)
+            except (*connection.connection_errors, *connection.channel_errors) as exc:
+                log.warning("broker connection lost; reconnecting", error=repr(exc))
+                self._stopped.wait(1)
+            finally:
+                connection.release()
+
+    def _consume(self, connection: kombu.Connection) -> None:
+        with connection.channel() as channel:
+            consumer = kombu.Consumer(
+                channel,
+                dead_letter_queues(),
+                on_message=self._on_message,
+                prefetch_count=self._settings.reaper_prefetch,
+            )
+            with consumer:
+                log.info("reaper consuming", queues=[queue.name for queue in consumer.queues])
+                while not self._stopped.is_set():
+                    try:
+                        connection.drain_events(timeout=1)
+                    except TimeoutError:  # socket.timeout: nothing arrived this second
+                        connection.heartbeat_check()
+                    self._maybe_sweep()
+
+    def _on_message(self, message: Message) -> None:
+        dead = read_dead_letter(message.body, message.headers)
+        try:
+            self._reaper.handle(dead)
+        except DATABASE_UNAVAILABLE as exc:
+            log.warning("database unavailable; dead letter kept", error=type(exc).__name__)
+            self._stopped.wait(1)
+            message.requeue()
+            return
+        message.ack()
+
+    def _maybe_sweep(self) -> None:
+        if time.monotonic() - self._last_sweep < self._settings.reaper_sweep_interval_seconds:
+            return
+        self._last_sweep = time.monotonic()
+        try:
+            self._reaper.sweep(timedelta(minutes=self._settings.scan_stalled_after_minutes))
+        except DATABASE_UNAVAILABLE as exc:
+            log.warning("sweep skipped: database unavailable", error=type(exc).__name__)
+
+
+def run_reaper() -> None:
+    settings = ReaperSettings()
+    configure_logging(
+        service=settings.service_name, level=settings.log_level, json=settings.log_json
+    )
+    process = ReaperProcess(settings)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        process.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    process.run()

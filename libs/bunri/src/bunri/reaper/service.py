@@ -1,0 +1,104 @@
+"""What a dead letter means for its subject: the scan it carried fails with the reason."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from bunri.db.base import utcnow
+from bunri.db.models import Scan, ScanStatus
+from bunri.logging import get_logger
+from bunri.messaging.dead_letters import MESSAGES, dead_letter_reason
+from bunri.messaging.tasks import ANALYZE_SCAN, STORE_SCAN_IMAGE
+from bunri.worker.scans import ScanLedger
+
+log = get_logger(__name__)
+
+STALLED = "stalled"
+STALLED_MESSAGE = "The scan stopped making progress and was given up; please try again."
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    task_name: str
+    task_id: str
+    subject: str | None
+    reason: str
+
+
+def read_dead_letter(body: bytes | str | None, headers: Mapping[str, Any] | None) -> DeadLetter:
+    """The task, its subject (a scan id: the first argument) and why it died."""
+    headers = headers or {}
+    task_name = _text(headers.get("task"))
+    task_id = _text(headers.get("id"))
+    subject: str | None = None
+    try:
+        arguments = json.loads(body or b"")
+        if isinstance(arguments, list) and arguments and arguments[0]:
+            subject = str(arguments[0][0])
+    except (ValueError, TypeError, IndexError, KeyError):
+        pass
+    if subject is None and ":" in task_id:
+        # Our task ids are "<task name>:<scan id>".
+        subject = task_id.rsplit(":", 1)[1]
+    return DeadLetter(task_name, task_id, subject, dead_letter_reason(headers))
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value or "")
+
+
+class Reaper:
+    def __init__(self, ledger: ScanLedger) -> None:
+        self._ledger = ledger
+        self._handlers: dict[str, Callable[[DeadLetter], str]] = {
+            STORE_SCAN_IMAGE: self._fail_scan,
+            ANALYZE_SCAN: self._fail_scan,
+        }
+
+    def handle(self, dead: DeadLetter) -> str:
+        """What was done; raises the database's errors (the message then waits)."""
+        handler = self._handlers.get(dead.task_name)
+        if handler is None:
+            log.warning("dead letter of an unknown task; dropped", task=dead.task_name)
+            return "unknown_task"
+        return handler(dead)
+
+    def _fail_scan(self, dead: DeadLetter) -> str:
+        try:
+            scan_id = uuid.UUID(dead.subject or "")
+        except ValueError:
+            log.warning("dead letter without a scan id; dropped", task_id=dead.task_id)
+            return "no_subject"
+        failed = self._ledger.fail_by_id(scan_id, dead.reason, MESSAGES[dead.reason])
+        outcome = f"failed:{dead.reason}" if failed is not None else "already_finished"
+        log.info("dead letter reaped", scan_id=str(scan_id), reason=dead.reason, outcome=outcome)
+        return outcome
+
+    def sweep(self, stalled_after: timedelta, limit: int = 500) -> int:
+        """Fail scans that have not moved for `stalled_after` (beyond every queue TTL and retry),
+        whatever lost them: a journal on a lost disk, a message acknowledged by a bug."""
+        cutoff = utcnow() - stalled_after
+        with self._ledger.sessions() as session:
+            stalled = session.scalars(
+                select(Scan.id)
+                .where(
+                    Scan.status.not_in([ScanStatus.COMPLETED, ScanStatus.FAILED]),
+                    Scan.updated_at < cutoff,
+                )
+                .limit(limit)
+            ).all()
+        swept = sum(
+            1
+            for scan_id in stalled
+            if self._ledger.fail_by_id(scan_id, STALLED, STALLED_MESSAGE) is not None
+        )
+        if swept:
+            log.warning("stalled scans failed", count=swept)
+        return swept

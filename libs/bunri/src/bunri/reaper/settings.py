@@ -1,0 +1,18 @@
+from __future__ import annotations
+
+from pydantic import Field
+
+from bunri.settings import BrokerSettings
+
+
+class ReaperSettings(BrokerSettings):
+    service_name: str = "reaper"
+
+    reaper_prefetch: int = Field(default=20, ge=1)
+    reaper_sweep_interval_seconds: float = Field(default=60.0, gt=0)
+    scan_stalled_after_minutes: float = Field(
+        default=180.0,
+        gt=0,
+        description="A scan that has not moved for this long is failed as `stalled`: longer than "
+        "a queue's TTL (60 min) plus every retry's backoff.",
+    )

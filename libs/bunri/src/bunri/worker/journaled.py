@@ -1,0 +1,86 @@
+"""How every worker task runs against the node's journal: recorded before its first side effect;
+a redelivery of a finished task acknowledged without doing anything; a task that keeps killing its
+worker dead-lettered as poison; a retry not mistaken for a crash."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from celery import Celery, Task
+from celery.exceptions import Retry
+
+from bunri.journal import Journal, Outcome, TaskRecord
+from bunri.logging import get_logger
+from bunri.messaging.dead_letters import DEAD_LETTER_REASON_HEADER, POISON
+from bunri.messaging.tasks import TASK_QUEUES
+from bunri.messaging.topology import DEAD_LETTER_EXCHANGE
+
+log = get_logger(__name__)
+
+TaskBody = Callable[[TaskRecord], str]
+
+
+class JournaledRunner:
+    def __init__(self, app: Celery, journal: Journal) -> None:
+        self._app = app
+        self.journal = journal
+
+    def run(self, task: Task[Any, Any], subject: str, body: TaskBody) -> None:
+        """Run `body` (which returns a word for how the task ended) under the journal."""
+        task_id = str(task.request.id)
+        start = self.journal.begin(task_id, task.name, subject)
+        record = start.record
+        if start.outcome is Outcome.DUPLICATE:
+            log.info(
+                "redelivered task already done; acknowledged", task_id=task_id, state=record.state
+            )
+            return
+        if start.outcome is Outcome.POISON:
+            log.error(
+                "task crashed its worker too often; dead-lettered as poison",
+                task_id=task_id,
+                crashes=record.crashes,
+            )
+            self._dead_letter(task, crashes=record.crashes)
+            self.journal.poisoned(task_id)
+            return
+        if record.attempts > 1:
+            log.info(
+                "task resumed",
+                task_id=task_id,
+                attempts=record.attempts,
+                crashes=record.crashes,
+                done=sorted(record.steps),
+            )
+        try:
+            outcome = body(record)
+        except Retry:
+            self.journal.release(task_id, "retry")
+            raise
+        except Exception as exc:
+            self.journal.finish(task_id, f"error: {type(exc).__name__}")
+            raise
+        self.journal.finish(task_id, outcome)
+
+    def _dead_letter(self, task: Task[Any, Any], *, crashes: int) -> None:
+        """The message, as it came, to its queue's dead-letter queue, saying why; the reaper
+        then fails its scan. Confirmed before the original is acknowledged."""
+        request = task.request
+        queue = TASK_QUEUES[task.name]
+        with self._app.producer_or_acquire() as producer:
+            producer.publish(
+                [list(request.args or ()), dict(request.kwargs or {}), {}],
+                exchange=DEAD_LETTER_EXCHANGE,
+                routing_key=queue.dead_letter_queue,
+                serializer="json",
+                delivery_mode=2,
+                headers={
+                    "id": request.id,
+                    "task": task.name,
+                    DEAD_LETTER_REASON_HEADER: POISON,
+                    "x-bunri-crashes": crashes,
+                },
+                retry=True,
+                retry_policy={"max_retries": 5, "interval_start": 0.5, "interval_step": 1},
+            )
