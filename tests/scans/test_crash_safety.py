@@ -273,3 +273,91 @@ def step_done(worker: Supervised, task_id: str, step: str) -> bool:
 def in_state(worker: Supervised, task_id: str, state: TaskState) -> bool:
     task = worker.task(task_id)
     return task is not None and task.state is state
+
+
+async def test_a_broker_outage_mid_storage_is_outlived_without_a_second_write(
+    workers: Workers,
+    crash_client: httpx.AsyncClient,
+    crash_env: dict[str, str],
+    s3_endpoint: str,
+    auth_url: str,
+) -> None:
+    from tests.support.tcp_proxy import tcp_proxy
+
+    broker = crash_env["BUNRI_BROKER_URL"]
+    with (
+        serve_in_thread(SlowProxy(s3_endpoint, 1.0)) as slow_s3,
+        tcp_proxy("127.0.0.1", 5672) as proxy,
+    ):
+        storage = workers.storage(
+            BUNRI_S3_ENDPOINT_URL=slow_s3,
+            BUNRI_BROKER_URL=broker.replace(":5672/", f":{proxy.port}/"),
+        )
+        workers.ai()
+        user = await new_user(auth_url)
+        scan_id = (await submit(crash_client, user, photo(seed=26))).json()["scan_id"]
+        task_id = f"{STORE_SCAN_IMAGE}:{scan_id}"
+        await until(lambda: step_done(storage, task_id, "original"))
+        proxy.cut()  # the broker goes away while the task stores: its hand-off cannot be sent
+        await asyncio.sleep(4)
+        proxy.open()
+        done = await wait_until_done(crash_client, user, scan_id, seconds=90)
+
+    assert done["status"] == "completed", done
+    assert set(versions(s3_endpoint, crash_env["BUNRI_S3_BUCKET"], scan_id).values()) == {1}
+    task = storage.task(task_id)
+    assert task is not None
+    assert task.state is TaskState.DONE
+    assert task.attempts >= 2  # given back during the outage, resumed after it
+    assert storage.starts == 1
+
+
+async def test_a_rejected_message_fails_its_scan_as_rejected(
+    workers: Workers,
+    crash_client: httpx.AsyncClient,
+    crash_env: dict[str, str],
+    auth_url: str,
+) -> None:
+    import aio_pika
+
+    workers.reaper()
+    user = await new_user(auth_url)
+    scan_id = (await submit(crash_client, user, photo(seed=27))).json()["scan_id"]
+    connection = await aio_pika.connect(crash_env["BUNRI_BROKER_URL"])
+    async with connection:
+        channel = await connection.channel()
+        queue = await channel.get_queue("scan.image_upload", ensure=False)
+        message = await queue.get(no_ack=False, timeout=10)
+        await message.reject(requeue=False)  # RabbitMQ dead-letters it: reason "rejected"
+    failed = await wait_until_done(crash_client, user, scan_id, seconds=30)
+    assert failed["status"] == "failed"
+    assert failed["error"]["code"] == "rejected"
+
+
+async def test_a_payload_that_kills_pool_children_is_poison_and_the_pool_serves_on(
+    workers: Workers,
+    crash_client: httpx.AsyncClient,
+    crash_env: dict[str, str],
+    clean_database: AsyncEngine,
+    auth_url: str,
+) -> None:
+    workers.reaper()
+    ai = workers.ai()
+    user = await new_user(auth_url)
+    poison, healthy = [
+        (await submit(crash_client, user, photo(seed=seed))).json()["scan_id"] for seed in (28, 29)
+    ]
+    for scan_id in (poison, healthy):
+        await set_status(clean_database, scan_id, "stored", version=3)
+    broker = crash_env["BUNRI_BROKER_URL"]
+    await asyncio.to_thread(send_analysis, broker, poison, analysis_jpeg(marked=True))
+    failed = await wait_until_done(crash_client, user, poison, seconds=90)
+    assert failed["status"] == "failed"
+    assert failed["error"]["code"] == "poison"
+    task = ai.task(f"{ANALYZE_SCAN}:{poison}")
+    assert task is not None
+    assert (task.state, task.crashes) == (TaskState.DEAD_LETTERED, 3)
+    assert ai.starts == 1  # three pool children died; the worker never did
+
+    await asyncio.to_thread(send_analysis, broker, healthy, analysis_jpeg())
+    assert (await wait_until_done(crash_client, user, healthy))["status"] == "completed"

@@ -15,7 +15,7 @@ from ai_worker.service import AnalysisService
 from bunri.journal import TaskRecord
 from bunri.logging import get_logger
 from bunri.messaging.tasks import ANALYZE_SCAN
-from bunri.worker.retry import backoff_seconds
+from bunri.worker.retry import retry_later
 
 log = get_logger(__name__)
 
@@ -45,7 +45,7 @@ def _analyze(self: Task[Any, None], task: TaskRecord, scan_id: uuid.UUID, image:
     except TRANSIENT as exc:
         if self.request.retries < settings.analysis_task_max_retries:
             log.warning("analysis failed; retrying", scan_id=str(scan_id), error=repr(exc))
-            raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
+            retry_later(self, exc, self.request.retries)
         return writes().fail(
             task.task_id,
             scan_id,

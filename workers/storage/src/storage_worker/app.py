@@ -18,7 +18,14 @@ from bunri.worker.upkeep import Upkeep
 from storage_worker.settings import StorageWorkerSettings
 
 settings = StorageWorkerSettings()
-app = create_celery_app("storage_worker", settings, include=["storage_worker.tasks"])
+app = create_celery_app(
+    "storage_worker",
+    settings,
+    include=["storage_worker.tasks"],
+    # A task running when the broker connection drops finishes its work; its redelivery finds
+    # it still running here (or done) and is acknowledged without a second run.
+    worker_cancel_long_running_tasks_on_connection_loss=False,
+)
 journal = open_journal(settings)
 runner = JournaledRunner(app, journal)
 

@@ -20,9 +20,9 @@ from bunri.logging import get_logger
 from bunri.messaging.dead_letters import QUEUE_FULL
 from bunri.messaging.tasks import ANALYZE_SCAN, STORE_SCAN_IMAGE
 from bunri.messaging.topology import DEFAULT_PRIORITY
-from bunri.worker.retry import backoff_seconds
+from bunri.worker.retry import retry_later
 from storage_worker.app import app, journal, ledger, object_store, runner, settings, writes
-from storage_worker.service import StorageService
+from storage_worker.service import ORIGINAL, THUMBNAIL, StorageService
 
 log = get_logger(__name__)
 
@@ -75,24 +75,26 @@ def _store(self: Task[Any, None], task: TaskRecord, scan_id: uuid.UUID, image: s
     except (*TRANSIENT, *REFUSED) as exc:
         if self.request.retries < settings.storage_task_max_retries:
             log.warning("storage failed; retrying", scan_id=str(scan_id), error=repr(exc))
-            raise self.retry(exc=exc, countdown=backoff_seconds(self.request.retries)) from exc
+            retry_later(self, exc, self.request.retries)
         if isinstance(exc, REFUSED):
-            return writes().fail(
-                task.task_id, scan_id, QUEUE_FULL, "Analysis is overloaded; please try again."
-            )
-        return writes().fail(
-            task.task_id,
-            scan_id,
-            "storage_unavailable",
-            "The image could not be stored; please try again.",
+            return _fail(task, QUEUE_FULL, "Analysis is overloaded; please try again.")
+        return _fail(
+            task, "storage_unavailable", "The image could not be stored; please try again."
         )
     except SoftTimeLimitExceeded:
-        return writes().fail(
-            task.task_id, scan_id, "processing_timeout", "Storing the image took too long."
-        )
+        return _fail(task, "processing_timeout", "Storing the image took too long.")
     except Exception:
         # A bug: say so on the scan rather than leave it waiting forever.
         log.exception("storage task crashed", scan_id=str(scan_id))
-        return writes().fail(
-            task.task_id, scan_id, "internal_error", "Something went wrong on our side."
-        )
+        return _fail(task, "internal_error", "Something went wrong on our side.")
+
+
+def _fail(task: TaskRecord, code: str, message: str) -> str:
+    """Fail the scan, recording the objects this task already stored (none is orphaned)."""
+    now = journal.get(task.task_id) or task
+    stored = {
+        f"{variant}_key": str(now.steps[variant])
+        for variant in (ORIGINAL, THUMBNAIL)
+        if now.steps.get(variant)
+    }
+    return writes().fail(task.task_id, uuid.UUID(task.subject), code, message, **stored)

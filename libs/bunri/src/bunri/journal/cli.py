@@ -7,8 +7,6 @@ from pathlib import Path
 from typing import Literal
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from bunri.journal import Journal, TaskRecord
 
@@ -37,7 +35,7 @@ def _when(timestamp: float | None) -> str:
     if timestamp is None:
         return "-"
     moment = datetime.datetime.fromtimestamp(timestamp, tz=datetime.UTC)
-    return moment.isoformat(sep=" ", timespec="seconds")
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
 @app.command("ls")
@@ -51,22 +49,26 @@ def list_tasks(
     """The newest tasks, with a count by state."""
     journal = _journal(path, worker, state_dir)
     counts = journal.counts()
-    console = Console()
-    console.print(
+    typer.echo(
         f"{journal.path}: " + ", ".join(f"{name} {count}" for name, count in sorted(counts.items()))
     )
-    table = Table("task", "state", "attempts", "crashes", "outcome", "steps", "updated")
-    for task in journal.tasks(state=state, limit=limit):
-        table.add_row(
+    header = ("TASK", "STATE", "ATTEMPTS", "CRASHES", "OUTCOME", "STEPS", "UPDATED (UTC)")
+    rows = [
+        (
             task.task_id,
-            task.state,
+            task.state.value,
             str(task.attempts),
             str(task.crashes),
-            task.outcome or "",
-            ", ".join(task.steps),
+            task.outcome or "-",
+            ",".join(task.steps) or "-",
             _when(task.updated_at),
         )
-    console.print(table)
+        for task in journal.tasks(state=state, limit=limit)
+    ]
+    # Plain aligned columns: never truncated, whatever the terminal, and easy to grep.
+    widths = [max(len(row[column]) for row in [header, *rows]) for column in range(len(header))]
+    for row in [header, *rows]:
+        typer.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)))
 
 
 @app.command()
@@ -82,16 +84,15 @@ def show(
     if task is None:
         typer.echo(f"no task {task_id} in {journal.path}", err=True)
         raise typer.Exit(1)
-    console = Console()
     for label, value in _describe(task):
-        console.print(f"[bold]{label:>10}[/bold]  {value}")
+        typer.echo(f"{label:>10}  {value}")
     for forward in journal.forwards(limit=10_000):
         if forward.task_id == task_id:
             from bunri.worker.durable import describe
 
-            console.print(
-                f"[bold]{'waiting':>10}[/bold]  {describe(forward)} since "
-                f"{_when(forward.created_at)} ({forward.attempts} tries; {forward.last_error})"
+            typer.echo(
+                f"{'waiting':>10}  {describe(forward)} since {_when(forward.created_at)}"
+                f" ({forward.attempts} tries; last error: {forward.last_error or '-'})"
             )
 
 

@@ -44,9 +44,9 @@ def advance(scan: Scan, to: ScanStatus, **values: Any) -> Update:
     return _compare_and_set(scan.id, scan.status, scan.version, changes)
 
 
-def fail(scan: Scan, code: str, message: str) -> Update:
-    """Move a non-terminal `scan` (as read) to `failed` with the reason; progress stays where it
-    got to."""
+def fail(scan: Scan, code: str, message: str, **values: Any) -> Update:
+    """Move a non-terminal `scan` (as read) to `failed` with the reason (and `values`, such as the
+    keys of objects already stored); progress stays where it got to."""
     if scan.status.terminal:
         raise IllegalTransition(f"{scan.status} is terminal")
     changes = {
@@ -54,6 +54,7 @@ def fail(scan: Scan, code: str, message: str) -> Update:
         "error_code": code,
         "error_message": message,
         "completed_at": utcnow(),
+        **values,
     }
     return _compare_and_set(scan.id, scan.status, scan.version, changes)
 

@@ -22,35 +22,38 @@ __all__ = ["create_celery_app", "declare_topology", "open_journal", "prepare_wor
 
 def create_celery_app(name: str, settings: WorkerSettings, **overrides: Any) -> Celery:
     app = Celery(name, broker=settings.broker_url, set_as_current=True)
-    app.conf.update(
-        task_acks_late=True,
-        task_reject_on_worker_lost=True,
-        worker_prefetch_multiplier=1,
-        task_serializer="json",
-        accept_content=["json"],
-        task_ignore_result=True,
-        broker_transport_options=settings.broker_transport_options(),
-        broker_connection_retry_on_startup=True,
-        broker_heartbeat=30,
-        task_queues=kombu_queues(),
-        task_routes={
+    configuration: dict[str, Any] = {
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "task_ignore_result": True,
+        "broker_transport_options": settings.broker_transport_options(),
+        "broker_connection_retry_on_startup": True,
+        "broker_heartbeat": 30,
+        "task_queues": kombu_queues(),
+        "task_routes": {
             task: {"queue": queue.name, "routing_key": queue.name, "exchange": TASK_EXCHANGE}
             for task, queue in TASK_QUEUES.items()
         },
-        task_create_missing_queues=False,
-        task_default_priority=DEFAULT_PRIORITY,
-        task_queue_max_priority=MAX_PRIORITY,
-        worker_hijack_root_logger=False,
+        "task_create_missing_queues": False,
+        "task_default_priority": DEFAULT_PRIORITY,
+        "task_queue_max_priority": MAX_PRIORITY,
+        "worker_hijack_root_logger": False,
         # No Celery monitoring events (progress goes through Redis, see bunri.scans.events).
         # With confirmed publishing, the event dispatcher waited on its connection for an ack that
         # another green thread had read: after some minutes idle, the storage worker's heartbeat
         # event blocked forever, holding the dispatcher's lock, and the next task received froze
         # the consumer with it.
-        worker_send_task_events=False,
-        task_send_sent_event=False,
-        worker_cancel_long_running_tasks_on_connection_loss=True,
-        **overrides,
-    )
+        "worker_send_task_events": False,
+        "task_send_sent_event": False,
+        # After a broker connection loss, stop what can no longer be acknowledged (a pool child is
+        # terminated cleanly); its message comes back and the journal resumes it. The eventlet
+        # worker overrides this: killing a green thread mid-I/O corrupts pooled connections.
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+    }
+    app.conf.update(configuration | overrides)
     app.steps["consumer"].add(
         heartbeat_step(settings.heartbeat_file, settings.heartbeat_interval_seconds)
     )

@@ -29,8 +29,11 @@ class DurableScanWrites:
     def complete(self, task_id: str, scan_id: uuid.UUID, result: dict[str, Any]) -> str:
         return self._now_or_later(task_id, scan_id, COMPLETE, {"result": result})
 
-    def fail(self, task_id: str, scan_id: uuid.UUID, code: str, message: str) -> str:
-        return self._now_or_later(task_id, scan_id, FAIL, {"code": code, "message": message})
+    def fail(self, task_id: str, scan_id: uuid.UUID, code: str, message: str, **values: str) -> str:
+        """`values`: columns to set with the failure (the keys of objects already stored, so
+        that none is left unaccounted for)."""
+        payload = {"code": code, "message": message, "values": values}
+        return self._now_or_later(task_id, scan_id, FAIL, payload)
 
     def flush(self) -> tuple[int, int]:
         """Write what waits in the journal: (written, still waiting)."""
@@ -72,7 +75,9 @@ class DurableScanWrites:
         if kind == COMPLETE:
             return self._ledger.complete_by_id(scan_id, payload["result"])
         if kind == FAIL:
-            failed = self._ledger.fail_by_id(scan_id, payload["code"], payload["message"])
+            failed = self._ledger.fail_by_id(
+                scan_id, payload["code"], payload["message"], **payload.get("values", {})
+            )
             return f"failed:{payload['code']}" if failed is not None else "already_finished"
         raise ValueError(f"unknown forwarded write {kind!r}")
 

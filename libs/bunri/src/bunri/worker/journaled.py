@@ -8,7 +8,6 @@ from collections.abc import Callable
 from typing import Any
 
 from celery import Celery, Task
-from celery.exceptions import Retry
 
 from bunri.journal import Journal, Outcome, TaskRecord
 from bunri.logging import get_logger
@@ -25,10 +24,23 @@ class JournaledRunner:
     def __init__(self, app: Celery, journal: Journal) -> None:
         self._app = app
         self.journal = journal
+        self._running_here: set[str] = set()
 
     def run(self, task: Task[Any, Any], subject: str, body: TaskBody) -> None:
         """Run `body` (which returns a word for how the task ended) under the journal."""
         task_id = str(task.request.id)
+        if task_id in self._running_here:
+            # Redelivered after a broker reconnect while the first delivery still runs in this
+            # process: that one finishes the work; this copy is acknowledged.
+            log.info("redelivered task still running here; acknowledged", task_id=task_id)
+            return
+        self._running_here.add(task_id)
+        try:
+            self._run(task, task_id, subject, body)
+        finally:
+            self._running_here.discard(task_id)
+
+    def _run(self, task: Task[Any, Any], task_id: str, subject: str, body: TaskBody) -> None:
         start = self.journal.begin(task_id, task.name, subject)
         record = start.record
         if start.outcome is Outcome.DUPLICATE:
@@ -55,11 +67,9 @@ class JournaledRunner:
             )
         try:
             outcome = body(record)
-        except Retry:
-            self.journal.release(task_id, "retry")
-            raise
         except Exception as exc:
-            self.journal.finish(task_id, f"error: {type(exc).__name__}")
+            # A retry, a message given back, or a bug: whichever delivery comes next runs it.
+            self.journal.release(task_id, type(exc).__name__)
             raise
         self.journal.finish(task_id, outcome)
 

@@ -48,17 +48,17 @@ class ScanLedger:
         """`scan` moved to `to`, or None if it had moved on since it was read."""
         return self._apply(transitions.advance(scan, to, **values))
 
-    def fail(self, scan: Scan, code: str, message: str) -> Scan | None:
+    def fail(self, scan: Scan, code: str, message: str, **values: Any) -> Scan | None:
         log.warning("scan failed", scan_id=str(scan.id), code=code, reason=message)
-        return self._apply(transitions.fail(scan, code, message))
+        return self._apply(transitions.fail(scan, code, message, **values))
 
-    def fail_by_id(self, scan_id: uuid.UUID, code: str, message: str) -> Scan | None:
+    def fail_by_id(self, scan_id: uuid.UUID, code: str, message: str, **values: Any) -> Scan | None:
         """Fail whatever state the scan is in now, unless it already finished."""
         for _ in range(5):  # lost races re-read; a scan has only so many states to go through
             scan = self.get(scan_id)
             if scan is None or scan.status.terminal:
                 return None
-            failed = self.fail(scan, code, message)
+            failed = self.fail(scan, code, message, **values)
             if failed is not None:
                 return failed
         return None
