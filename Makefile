@@ -6,7 +6,7 @@ MEMBERS := libs/bunri services/auth-api services/scan-api services/chat-api work
 EDITABLES := $(foreach member,$(MEMBERS),-e $(member))
 PYTEST_WORKERS ?= auto
 
-.PHONY: setup run migrate test lint typecheck pytest bench bench-auth bench-accept bench-e2e chaos lock services clean
+.PHONY: setup run migrate test lint typecheck pytest bench bench-auth bench-accept bench-e2e bench-chat chaos lock services clean
 
 setup: $(VENV)/.installed
 
@@ -40,7 +40,7 @@ pytest: setup services
 
 test: lint typecheck pytest
 
-bench: bench-auth bench-accept bench-e2e
+bench: bench-auth bench-accept bench-e2e bench-chat
 
 bench-auth: setup services
 	$(BIN)/python -m bench.auth_bench
@@ -50,6 +50,9 @@ bench-accept: setup services
 
 bench-e2e: setup services
 	$(BIN)/python -m bench.e2e
+
+bench-chat: setup services
+	$(BIN)/python -m bench.chat
 
 # Scans flow while workers are SIGKILLed, RabbitMQ restarts and PostgreSQL stops for 30 s, on a
 # private broker and database of its own; fails unless every scan finished exactly once.

@@ -6,17 +6,23 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 
+import httpx
 import pytest
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
+from auth_api.app import create_app as create_auth_app
+from auth_api.settings import AuthApiSettings
 from bunri import migrations
 from bunri.db.models import Base
+from tests.support.keys import rsa_pem
+from tests.support.servers import serve_in_thread
 
 POSTGRES_SERVER = os.environ.get(
     "BUNRI_TEST_POSTGRES", "postgresql+asyncpg://postgres@127.0.0.1:5432"
@@ -111,3 +117,46 @@ def broker_url() -> Iterator[str]:
     """A vhost of this pytest worker's own, created empty for the session."""
     with fresh_vhost("main") as url:
         yield url
+
+
+PASSWORD = "a long and unusual passphrase"
+
+
+@pytest.fixture(scope="session")
+def signing_key() -> str:
+    return rsa_pem()
+
+
+@pytest.fixture(scope="session")
+def auth_url(database_url: str, redis_url: str, signing_key: str) -> Iterator[str]:
+    """auth-api over real HTTP: scan-api fetches its JWKS, tests sign users up and in."""
+    settings = AuthApiSettings(
+        environment="test",
+        database_url=database_url,
+        redis_url=redis_url,
+        signing_key=signing_key,
+        argon2_time_cost=1,
+        argon2_memory_cost_kib=256,
+        argon2_parallelism=1,
+        log_json=False,
+        login_attempts_per_ip=100_000,
+        signups_per_ip=100_000,
+    )
+    with serve_in_thread(create_auth_app(settings)) as url:
+        yield url
+
+
+_users = iter(range(1, 10**9))
+
+
+async def new_user(auth_url: str) -> dict[str, str]:
+    """A fresh user's bearer header."""
+    email = f"scanner{next(_users)}.{time.time_ns()}@example.com"
+    async with httpx.AsyncClient(base_url=auth_url) as auth:
+        response = await auth.post(
+            "/api/v1/auth/signup", json={"email": email, "password": PASSWORD, "nickname": "n"}
+        )
+        assert response.status_code == 201, response.text
+        tokens = await auth.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+        assert tokens.status_code == 200, tokens.text
+    return {"Authorization": f"Bearer {tokens.json()['access_token']}"}

@@ -20,17 +20,14 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from auth_api.app import create_app as create_auth_app
-from auth_api.settings import AuthApiSettings
 from scan_api.app import create_app as create_scan_app
 from scan_api.settings import ScanApiSettings
-from tests.support.keys import rsa_pem
+from tests.conftest import new_user
 from tests.support.models import build_tiny_clip
 from tests.support.processes import worker_process
-from tests.support.servers import free_port, run_process, serve_in_thread
+from tests.support.servers import free_port, run_process
 
 BIN = Path(sys.executable).parent
-PASSWORD = "a long and unusual passphrase"
 S3_KEYS = {"BUNRI_S3_ACCESS_KEY_ID": "test", "BUNRI_S3_SECRET_ACCESS_KEY": "test"}
 
 
@@ -63,30 +60,6 @@ def s3_bucket(s3_endpoint: str) -> str:
 @pytest.fixture(scope="session")
 def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_clip(tmp_path_factory.mktemp("tiny-clip"))
-
-
-@pytest.fixture(scope="session")
-def signing_key() -> str:
-    return rsa_pem()
-
-
-@pytest.fixture(scope="session")
-def auth_url(database_url: str, redis_url: str, signing_key: str) -> Iterator[str]:
-    """auth-api over real HTTP: scan-api fetches its JWKS, tests sign users up and in."""
-    settings = AuthApiSettings(
-        environment="test",
-        database_url=database_url,
-        redis_url=redis_url,
-        signing_key=signing_key,
-        argon2_time_cost=1,
-        argon2_memory_cost_kib=256,
-        argon2_parallelism=1,
-        log_json=False,
-        login_attempts_per_ip=100_000,
-        signups_per_ip=100_000,
-    )
-    with serve_in_thread(create_auth_app(settings)) as url:
-        yield url
 
 
 @pytest.fixture(scope="session")
@@ -194,22 +167,6 @@ async def idle(
 @pytest.fixture
 async def pipeline(storage_worker: Any, ai_worker: Any) -> None:
     """Name this fixture to have both workers running."""
-
-
-_users = iter(range(1, 10**9))
-
-
-async def new_user(auth_url: str) -> dict[str, str]:
-    """A fresh user's bearer header."""
-    email = f"scanner{next(_users)}.{time.time_ns()}@example.com"
-    async with httpx.AsyncClient(base_url=auth_url) as auth:
-        response = await auth.post(
-            "/api/v1/auth/signup", json={"email": email, "password": PASSWORD, "nickname": "n"}
-        )
-        assert response.status_code == 201, response.text
-        tokens = await auth.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
-        assert tokens.status_code == 200, tokens.text
-    return {"Authorization": f"Bearer {tokens.json()['access_token']}"}
 
 
 @pytest.fixture

@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bunri.journal import TaskState
 from bunri.messaging.tasks import ANALYZE_SCAN, STORE_SCAN_IMAGE
 from bunri.scans.events import ScanEvent, stream_key
-from tests.scans.conftest import new_user, submit, wait_until_done
+from tests.conftest import new_user
+from tests.scans.conftest import submit, wait_until_done
 from tests.scans.crash import (
     Supervised,
     Workers,

@@ -21,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bunri.db.models import ScanStatus
 from bunri.scans.events import stream_key
 from scan_api.app import create_app
-from tests.scans.conftest import new_user, scan_settings, submit
+from tests.conftest import new_user
+from tests.scans.conftest import scan_settings, submit
 from tests.scans.helpers import (
     Driver,
     SseReader,

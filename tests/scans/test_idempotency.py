@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bunri.db.models import OutboxMessage, Scan
 from bunri.scans.events import stream_key
-from tests.scans.conftest import new_user, submit, wait_until_done
+from tests.conftest import new_user
+from tests.scans.conftest import submit, wait_until_done
 from tests.scans.helpers import (
     assert_error,
     count_rows,

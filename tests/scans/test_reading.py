@@ -17,7 +17,8 @@ from PIL import Image, ImageChops, ImageOps, ImageStat
 
 from bunri.db.models import ScanStatus
 from bunri.guides import load_taxonomy
-from tests.scans.conftest import new_user, submit, wait_until_done
+from tests.conftest import new_user
+from tests.scans.conftest import submit, wait_until_done
 from tests.scans.helpers import (
     Driver,
     assert_error,

@@ -17,7 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from auth_api.keys import parse_private_key
 from bunri.db.models import OutboxMessage, Scan
 from scan_api.service import request_digest
-from tests.scans.conftest import new_user, submit
+from tests.conftest import new_user
+from tests.scans.conftest import submit
 from tests.scans.helpers import (
     assert_error,
     count_rows,

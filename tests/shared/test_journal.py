@@ -143,3 +143,23 @@ def test_a_suspect_waits_for_every_slot_and_holds_them_all() -> None:
         assert order == []  # waits for the shared holder
     thread.join(5)
     assert order == ["suspect"]
+
+
+def test_a_late_writer_never_moves_a_finished_or_forwarded_task(journal: Journal) -> None:
+    journal.begin("t", "scan.analyze", "s")
+    with journal.hazard("t"):
+        # Meanwhile a duplicate's result went to the journal (another process of the node).
+        journal.forward("t", "s", "complete", {"result": {}})
+    journal.release("t", "Retry")
+    assert journal.get("t").state is TaskState.FORWARDING  # type: ignore[union-attr]
+
+
+def test_a_task_another_live_process_is_running_is_not_started_twice(journal: Journal) -> None:
+    journal.begin("t", "scan.analyze", "s")
+    other_live_process = os.getppid()  # alive, and started before the row was written
+    journal._db().execute(
+        "UPDATE tasks SET owner_pid = ? WHERE task_id = 't'", (other_live_process,)
+    )
+    assert journal.begin("t", "scan.analyze", "s").outcome is Outcome.IN_PROGRESS
+    journal._db().execute("UPDATE tasks SET owner_pid = 999999999 WHERE task_id = 't'")
+    assert journal.begin("t", "scan.analyze", "s").outcome is Outcome.RUN  # its owner is gone

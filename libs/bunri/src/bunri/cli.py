@@ -234,5 +234,42 @@ def scan(
     raise typer.Exit(code)
 
 
+@app.command()
+def chat(
+    scan_id: str | None = typer.Option(None, "--scan", help="Ask about this scan of yours."),
+    base_url: str = typer.Option(DEFAULT_BASE_URL, envvar="BUNRI_BASE_URL"),
+    email: str | None = typer.Option(None, envvar="BUNRI_EMAIL"),
+    password: str | None = typer.Option(None, envvar="BUNRI_PASSWORD"),
+    state_dir: Path = typer.Option(Path(".bunri"), help="Standalone's folder (demo login)."),
+) -> None:
+    """Chat about recycling: answers stream as they are written. Ctrl-C cancels an answer; an
+    empty line ends the chat."""
+    import sys
+
+    import httpx
+    from websockets.exceptions import WebSocketException
+
+    from bunri.client.api import ApiError
+    from bunri.client.chat import chat_url, run_chat
+
+    try:
+        client = _client(base_url, email, password, state_dir)
+        client.check_session()  # a fresh access token for the handshake
+        code = run_chat(
+            chat_url(base_url),
+            client.access_token,
+            ask=lambda: input("you> "),
+            out=sys.stdout,
+            scan_id=scan_id,
+        )
+    except ApiError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+    except (httpx.TransportError, OSError, WebSocketException) as exc:
+        typer.echo(f"cannot chat with {base_url}: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    raise typer.Exit(code)
+
+
 def main() -> None:
     app()

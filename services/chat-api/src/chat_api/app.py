@@ -1,9 +1,21 @@
+"""chat-api's application: its routes, and what its lifespan opens."""
+
 from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from bunri.logging import configure_logging
-from bunri.web.app import create_service_app, resources_lifespan
+from bunri.ratelimit import FixedWindowLimiter
+from bunri.web.app import attach_resources, create_service_app
+from bunri.web.resources import open_resources
+from chat_api import endpoints
+from chat_api.connection import ChatDependencies
+from chat_api.conversations import ConversationStore
+from chat_api.grounding import guide_index
+from chat_api.responders import OpenAIResponder, create_responder
 from chat_api.settings import ChatApiSettings
 
 
@@ -12,13 +24,36 @@ def create_app(settings: ChatApiSettings | None = None) -> FastAPI:
     configure_logging(
         service=settings.service_name, level=settings.log_level, json=settings.log_json
     )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with open_resources(settings) as resources:
+            attach_resources(app, resources)
+            responder = create_responder(settings)
+            app.state.chat = ChatDependencies(
+                settings=settings,
+                verifier=resources.verifier,
+                store=ConversationStore(resources.sessionmaker, settings.chat_history_messages),
+                responder=responder,
+                limiter=FixedWindowLimiter(
+                    resources.redis,
+                    "chat-messages",
+                    limit=settings.chat_messages_per_minute,
+                    window_seconds=60,
+                ),
+                guides=guide_index(),
+            )
+            try:
+                yield
+            finally:
+                if isinstance(responder, OpenAIResponder):
+                    await responder.close()
+
     return create_service_app(
         settings=settings,
         title="Bunri chat-api",
-        description=(
-            "Answers recycling questions (arrives with issue 5; health endpoints for now)."
-        ),
-        docs_prefix="/api/v1/chat",
-        routers=[],
-        lifespan=resources_lifespan(settings),
+        description="Answers recycling questions over a WebSocket, grounded in the guides.",
+        docs_prefix=endpoints.CHAT_PATH,
+        routers=[endpoints.router],
+        lifespan=lifespan,
     )

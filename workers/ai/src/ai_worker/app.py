@@ -6,18 +6,16 @@ from __future__ import annotations
 import os
 from functools import cache
 
-import redis
 from celery.signals import worker_init, worker_process_init, worker_ready, worker_shutdown
 from sqlalchemy.pool import NullPool
 
 from ai_worker.classifier import Classifier, ModelUnavailable, load_classifier
 from ai_worker.settings import AiWorkerSettings
-from bunri.db.sync import create_sync_engine, create_sync_sessionmaker
 from bunri.logging import get_logger
 from bunri.worker.celery import create_celery_app, open_journal, prepare_worker
 from bunri.worker.durable import DurableScanWrites
 from bunri.worker.journaled import JournaledRunner
-from bunri.worker.scans import ScanLedger
+from bunri.worker.scans import ScanLedger, create_ledger
 from bunri.worker.upkeep import Upkeep
 
 log = get_logger(__name__)
@@ -66,11 +64,7 @@ def _on_worker_init(**_: object) -> None:
 def _parent_writes() -> DurableScanWrites:
     """For the parent's upkeep thread: connections opened and closed per round (NullPool), so
     that no pool child is ever forked holding one."""
-    engine = create_sync_engine(settings, poolclass=NullPool)
-    return DurableScanWrites(
-        ScanLedger(create_sync_sessionmaker(engine), redis.Redis.from_url(settings.redis_url)),
-        journal,
-    )
+    return DurableScanWrites(create_ledger(settings, poolclass=NullPool), journal)
 
 
 upkeep = Upkeep(journal, cache(_parent_writes), settings)
@@ -96,8 +90,7 @@ def _on_child_start(**_: object) -> None:
 @cache
 def ledger() -> ScanLedger:
     """A pool child's own (created in the child, after the fork)."""
-    engine = create_sync_engine(settings, pool_size=2)
-    return ScanLedger(create_sync_sessionmaker(engine), redis.Redis.from_url(settings.redis_url))
+    return create_ledger(settings, pool_size=2)
 
 
 @cache

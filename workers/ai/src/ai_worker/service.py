@@ -32,6 +32,10 @@ log = get_logger(__name__)
 RESULT = "result"
 
 
+class UnreadableImage(Exception):
+    """The analysis image does not decode (the model's own errors are something else)."""
+
+
 class AnalysisService:
     def __init__(
         self,
@@ -67,7 +71,7 @@ class AnalysisService:
                 result = self._classify(task, image)
             except ModelUnavailable as exc:
                 return self._writes.fail(task.task_id, scan_id, ModelUnavailable.code, str(exc))
-            except (OSError, SyntaxError, ValueError):
+            except UnreadableImage:
                 return self._writes.fail(
                     task.task_id, scan_id, "image_corrupt", "The analysis image could not be read."
                 )
@@ -103,8 +107,11 @@ class AnalysisService:
         # Native decoders and the model can take the child down: a crash here counts.
         with self._journal.hazard(task.task_id):
             crash_if_marked(image, task, self._settings)
-            with Image.open(io.BytesIO(image), formats=["JPEG"]) as opened:
-                picture = opened.convert("RGB")
+            try:
+                with Image.open(io.BytesIO(image), formats=["JPEG"]) as opened:
+                    picture = opened.convert("RGB")
+            except (OSError, SyntaxError, ValueError) as exc:
+                raise UnreadableImage() from exc
             (scores,) = self._classifier.classify([picture])
         log.info("classified", task_id=task.task_id, model=self._classifier.model_name)
         return build_result(

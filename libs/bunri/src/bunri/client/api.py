@@ -85,6 +85,12 @@ class BunriClient:
             return response
         raise AssertionError("unreachable")
 
+    @property
+    def access_token(self) -> str:
+        if self._tokens is None:
+            raise ApiError(401, "token_missing", "Not signed in; run `bunri login`.")
+        return str(self._tokens["access_token"])
+
     def check_session(self) -> bool:
         """Whether the saved tokens still work (refreshing them if needed)."""
         if self._tokens is None:

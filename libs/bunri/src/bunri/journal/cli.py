@@ -123,19 +123,12 @@ def flush(
     state_dir: Path = STATE_DIR_OPTION,
 ) -> None:
     """Write the results waiting for PostgreSQL now (BUNRI_DATABASE_URL, BUNRI_REDIS_URL)."""
-    import redis
-
-    from bunri.db.sync import create_sync_engine, create_sync_sessionmaker
     from bunri.settings import BunriSettings
     from bunri.worker.durable import DATABASE_UNAVAILABLE, DurableScanWrites
-    from bunri.worker.scans import ScanLedger
+    from bunri.worker.scans import create_ledger
 
     journal = _journal(path, worker, state_dir)
-    settings = BunriSettings()
-    ledger = ScanLedger(
-        create_sync_sessionmaker(create_sync_engine(settings, pool_size=1)),
-        redis.Redis.from_url(settings.redis_url),
-    )
+    ledger = create_ledger(BunriSettings(), pool_size=1)
     try:
         written, waiting = DurableScanWrites(ledger, journal).flush()
     except DATABASE_UNAVAILABLE as exc:

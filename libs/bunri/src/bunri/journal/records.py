@@ -30,6 +30,8 @@ class Outcome(StrEnum):
     DUPLICATE = "duplicate"
     # Killed its worker `max_crashes` times: dead-letter it instead of running it again.
     POISON = "poison"
+    # Another live process of this node is running it now (a duplicate message): not this one.
+    IN_PROGRESS = "in_progress"
 
 
 @dataclass(frozen=True, slots=True)

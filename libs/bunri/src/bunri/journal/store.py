@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
+from bunri.journal.owners import owner_alive
 from bunri.journal.records import (
     FINISHED_STATES,
     Forward,
@@ -109,6 +110,12 @@ class Journal:
             state = TaskState(row["state"])
             if state in FINISHED_STATES or state is TaskState.FORWARDING:
                 return Start(Outcome.DUPLICATE, self._record(db, task_id))
+            if (
+                state in (TaskState.RUNNING, TaskState.HAZARD)
+                and row["owner_pid"] != os.getpid()
+                and owner_alive(row["owner_pid"], since=row["updated_at"])
+            ):
+                return Start(Outcome.IN_PROGRESS, self._record(db, task_id))
             crashes = row["crashes"] + (1 if state is TaskState.HAZARD else 0)
             if state is TaskState.POISONED or crashes >= self.max_crashes:
                 db.execute(
@@ -165,7 +172,7 @@ class Journal:
         with self._write() as db:
             db.execute(
                 "UPDATE tasks SET state = 'retrying', outcome = ?, updated_at = ?"
-                " WHERE task_id = ?",
+                " WHERE task_id = ? AND state IN ('running', 'hazard', 'retrying')",
                 (reason, time.time(), task_id),
             )
 
@@ -250,7 +257,8 @@ class Journal:
     def purge(self, older_than_seconds: float) -> int:
         """Forget finished tasks older than the window (never what is running or forwarding)."""
         cutoff = time.time() - older_than_seconds
-        states = tuple(state.value for state in FINISHED_STATES)
+        # Poisoned rows too: their dead-letter publish failed and nothing came back for them.
+        states = (*(state.value for state in FINISHED_STATES), TaskState.POISONED.value)
         placeholders = ",".join("?" * len(states))
         with self._write() as db:
             deleted = db.execute(
@@ -268,9 +276,11 @@ class Journal:
     # -- plumbing ------------------------------------------------------------------------------
 
     def _set_state(self, task_id: str, state: TaskState) -> None:
+        """Between active states only: a task another process finished (or forwarded) stays so."""
         with self._write() as db:
             db.execute(
-                "UPDATE tasks SET state = ?, owner_pid = ?, updated_at = ? WHERE task_id = ?",
+                "UPDATE tasks SET state = ?, owner_pid = ?, updated_at = ?"
+                " WHERE task_id = ? AND state IN ('running', 'hazard', 'retrying')",
                 (state.value, os.getpid(), time.time(), task_id),
             )
 
@@ -313,14 +323,16 @@ class Journal:
             db = self._db()
             if synchronous and synchronous != self._synchronous:
                 db.execute(f"PRAGMA synchronous = {synchronous}")
-            db.execute("BEGIN IMMEDIATE")
             try:
-                yield db
-            except BaseException:
-                db.rollback()
-                raise
-            else:
-                db.commit()
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    yield db
+                    db.commit()
+                except BaseException:
+                    # Also when COMMIT itself failed (disk full): never leave a transaction open.
+                    if db.in_transaction:
+                        db.rollback()
+                    raise
             finally:
                 if synchronous and synchronous != self._synchronous:
                     db.execute(f"PRAGMA synchronous = {self._synchronous}")

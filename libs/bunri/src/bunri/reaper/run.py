@@ -4,6 +4,7 @@ written (the database away) waits in its queue."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 import time
@@ -11,16 +12,14 @@ from datetime import timedelta
 from types import FrameType
 
 import kombu
-import redis
 from kombu.message import Message
 
-from bunri.db.sync import create_sync_engine, create_sync_sessionmaker
 from bunri.logging import configure_logging, get_logger
 from bunri.messaging.kombu_topology import dead_letter_queues, declare_topology
 from bunri.reaper.service import Reaper, read_dead_letter
 from bunri.reaper.settings import ReaperSettings
 from bunri.worker.durable import DATABASE_UNAVAILABLE
-from bunri.worker.scans import ScanLedger
+from bunri.worker.scans import create_ledger
 
 log = get_logger(__name__)
 
@@ -28,10 +27,7 @@ log = get_logger(__name__)
 class ReaperProcess:
     def __init__(self, settings: ReaperSettings) -> None:
         self._settings = settings
-        engine = create_sync_engine(settings, pool_size=2)
-        self._reaper = Reaper(
-            ScanLedger(create_sync_sessionmaker(engine), redis.Redis.from_url(settings.redis_url))
-        )
+        self._reaper = Reaper(create_ledger(settings, pool_size=2))
         self._stopped = threading.Event()
         self._last_sweep = 0.0
 
@@ -62,18 +58,23 @@ class ReaperProcess:
             with consumer:
                 log.info("reaper consuming", queues=[queue.name for queue in consumer.queues])
                 while not self._stopped.is_set():
-                    try:
+                    # socket.timeout (a TimeoutError): nothing arrived this second.
+                    with contextlib.suppress(TimeoutError):
                         connection.drain_events(timeout=1)
-                    except TimeoutError:  # socket.timeout: nothing arrived this second
-                        connection.heartbeat_check()
+                    connection.heartbeat_check()
                     self._maybe_sweep()
 
     def _on_message(self, message: Message) -> None:
         dead = read_dead_letter(message.body, message.headers)
         try:
             self._reaper.handle(dead)
-        except DATABASE_UNAVAILABLE as exc:
-            log.warning("database unavailable; dead letter kept", error=type(exc).__name__)
+        except Exception as exc:
+            # The database away, or a bug: the dead letter waits in its queue either way, and
+            # the reaper lives on to take the others.
+            if isinstance(exc, DATABASE_UNAVAILABLE):
+                log.warning("database unavailable; dead letter kept", error=type(exc).__name__)
+            else:
+                log.exception("dead letter not reaped; kept", task_id=dead.task_id)
             self._stopped.wait(1)
             message.requeue()
             return

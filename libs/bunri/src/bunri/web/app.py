@@ -59,7 +59,15 @@ def attach_resources(app: FastAPI, resources: Resources) -> None:
     app.state.token_verifier = resources.verifier
 
 
-def serve(app_factory: str, settings: BunriSettings, *, host: str, port: int, workers: int) -> None:
+def serve(
+    app_factory: str,
+    settings: BunriSettings,
+    *,
+    host: str,
+    port: int,
+    workers: int,
+    **uvicorn_options: Any,
+) -> None:
     """Run an app factory ("package.module:create_app") under uvicorn, logging as JSON."""
     import uvicorn
 
@@ -79,6 +87,7 @@ def serve(app_factory: str, settings: BunriSettings, *, host: str, port: int, wo
         access_log=False,  # RequestContextMiddleware logs each request with its id
         log_config=None,  # keep the JSON logging configured above
         server_header=False,
+        **uvicorn_options,
     )
 
 

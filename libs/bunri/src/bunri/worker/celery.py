@@ -25,6 +25,10 @@ def create_celery_app(name: str, settings: WorkerSettings, **overrides: Any) -> 
     configuration: dict[str, Any] = {
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
+        # A task that escapes with an exception goes to its dead-letter queue (the reaper fails
+        # its scan at once) instead of being acknowledged into silence; one killed by its hard
+        # time limit comes back, and the journal counts it as a crash.
+        "task_acks_on_failure_or_timeout": False,
         "worker_prefetch_multiplier": 1,
         "task_serializer": "json",
         "accept_content": ["json"],
@@ -48,10 +52,11 @@ def create_celery_app(name: str, settings: WorkerSettings, **overrides: Any) -> 
         # the consumer with it.
         "worker_send_task_events": False,
         "task_send_sent_event": False,
-        # After a broker connection loss, stop what can no longer be acknowledged (a pool child is
-        # terminated cleanly); its message comes back and the journal resumes it. The eventlet
-        # worker overrides this: killing a green thread mid-I/O corrupts pooled connections.
-        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        # A task running when the broker connection drops finishes its work rather than being
+        # killed mid-I/O (that corrupts pooled connections, or leaves a pool child's task looking
+        # like a crash). Its message comes back; the journal makes the copy wait for the running
+        # one, then acknowledges it as done.
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
     }
     app.conf.update(configuration | overrides)
     app.steps["consumer"].add(

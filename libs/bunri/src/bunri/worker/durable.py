@@ -17,6 +17,9 @@ log = get_logger(__name__)
 
 DATABASE_UNAVAILABLE = (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)
 
+# A forwarded write the database refuses (not: cannot take now) this many times is abandoned.
+MAX_REFUSALS = 5
+
 COMPLETE = "complete"
 FAIL = "fail"
 
@@ -44,6 +47,10 @@ class DurableScanWrites:
             except DATABASE_UNAVAILABLE as exc:
                 self._journal.forward_failed(forward.task_id, repr(exc))
                 return written, waiting + len(self._journal.forwards())
+            except Exception as exc:
+                # This write itself is bad (a bug, data the database refuses): set it aside
+                # after a few tries so that it never holds up the writes queued behind it.
+                outcome = self._refused(forward, exc)
             if outcome is None:
                 waiting += 1
                 continue
@@ -51,6 +58,21 @@ class DurableScanWrites:
             written += 1
             log.info("forwarded write applied", scan_id=forward.subject, outcome=outcome)
         return written, waiting
+
+    def _refused(self, forward: Forward, exc: Exception) -> str | None:
+        log.exception("forwarded write refused", scan_id=forward.subject, kind=forward.kind)
+        self._journal.forward_failed(forward.task_id, repr(exc))
+        if forward.attempts + 1 < MAX_REFUSALS:
+            return None
+        try:
+            self._ledger.fail_by_id(
+                uuid.UUID(forward.subject), "internal_error", "Something went wrong on our side."
+            )
+        except Exception:
+            log.exception(
+                "scan not failed either; the reaper's sweep will", scan_id=forward.subject
+            )
+        return f"abandoned: {type(exc).__name__}"
 
     def _now_or_later(
         self, task_id: str, scan_id: uuid.UUID, kind: str, payload: dict[str, Any]

@@ -4,10 +4,13 @@ worker dead-lettered as poison; a retry not mistaken for a crash."""
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from celery import Celery, Task
+from celery.exceptions import Reject
 
 from bunri.journal import Journal, Outcome, TaskRecord
 from bunri.logging import get_logger
@@ -19,30 +22,44 @@ log = get_logger(__name__)
 
 TaskBody = Callable[[TaskRecord], str]
 
+IN_PROGRESS_WAIT_SECONDS = 120.0
+
 
 class JournaledRunner:
     def __init__(self, app: Celery, journal: Journal) -> None:
         self._app = app
         self.journal = journal
-        self._running_here: set[str] = set()
+        # Tasks running in this process (the eventlet worker runs many), each with an event set
+        # when it ends.
+        self._running_here: dict[str, threading.Event] = {}
 
     def run(self, task: Task[Any, Any], subject: str, body: TaskBody) -> None:
         """Run `body` (which returns a word for how the task ended) under the journal."""
         task_id = str(task.request.id)
-        if task_id in self._running_here:
-            # Redelivered after a broker reconnect while the first delivery still runs in this
-            # process: that one finishes the work; this copy is acknowledged.
-            log.info("redelivered task still running here; acknowledged", task_id=task_id)
-            return
-        self._running_here.add(task_id)
+        earlier = self._running_here.get(task_id)
+        if earlier is not None:
+            # Redelivered after a broker reconnect while the first delivery still runs here: wait
+            # for it to end; then the journal says whether anything is left to do.
+            log.info("redelivered task still running here; waiting for it", task_id=task_id)
+            if not earlier.wait(IN_PROGRESS_WAIT_SECONDS):
+                self._give_back(task_id)
+        ended = threading.Event()
+        self._running_here[task_id] = ended
         try:
             self._run(task, task_id, subject, body)
         finally:
-            self._running_here.discard(task_id)
+            ended.set()
+            if self._running_here.get(task_id) is ended:
+                del self._running_here[task_id]
 
     def _run(self, task: Task[Any, Any], task_id: str, subject: str, body: TaskBody) -> None:
         start = self.journal.begin(task_id, task.name, subject)
         record = start.record
+        if start.outcome is Outcome.IN_PROGRESS:
+            # A duplicate message while another pool child runs the task: come back later, when
+            # it has finished (then this copy is a duplicate) or died (then it runs again).
+            log.info("task running in another process; given back", task_id=task_id)
+            self._give_back(task_id)
         if start.outcome is Outcome.DUPLICATE:
             log.info(
                 "redelivered task already done; acknowledged", task_id=task_id, state=record.state
@@ -72,6 +89,11 @@ class JournaledRunner:
             self.journal.release(task_id, type(exc).__name__)
             raise
         self.journal.finish(task_id, outcome)
+
+    @staticmethod
+    def _give_back(task_id: str) -> NoReturn:
+        time.sleep(1)  # a green sleep under eventlet
+        raise Reject(f"{task_id} is still running elsewhere", requeue=True)
 
     def _dead_letter(self, task: Task[Any, Any], *, crashes: int) -> None:
         """The message, as it came, to its queue's dead-letter queue, saying why; the reaper

@@ -43,19 +43,24 @@ def heartbeat_step(path: Path, interval_seconds: float) -> type[bootsteps.StartS
         def __init__(self, parent: Any, **kwargs: Any) -> None:
             super().__init__(parent, **kwargs)
             self._timer_entry: Any = None
+            self._running = False
 
         def start(self, parent: Any) -> None:
+            self._running = True
             self._beat(parent)
-            self._timer_entry = parent.timer.call_repeatedly(
-                interval_seconds, self._beat, (parent,), priority=10
-            )
+            if self._timer_entry is None:
+                self._timer_entry = parent.timer.call_repeatedly(
+                    interval_seconds, self._beat, (parent,), priority=10
+                )
 
         def stop(self, parent: Any) -> None:
-            if self._timer_entry is not None:
-                self._timer_entry.cancel()
-                self._timer_entry = None
+            # Not cancelled: eventlet's timer hands back an entry whose cancel() misses the
+            # repetition. The beat checks this flag instead, and a restart reuses the entry.
+            self._running = False
 
         def _beat(self, parent: Any) -> None:
+            if not self._running:
+                return
             try:
                 write_heartbeat(path, hostname=parent.hostname)
             except OSError as exc:

@@ -15,11 +15,23 @@ from sqlalchemy import Update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bunri.db.models import Scan, ScanStatus
+from bunri.db.sync import create_sync_engine, create_sync_sessionmaker
 from bunri.logging import get_logger
 from bunri.scans import transitions
 from bunri.scans.events import ScanEvent, publish_event
+from bunri.settings import BunriSettings
 
 log = get_logger(__name__)
+
+
+def create_ledger(
+    settings: BunriSettings, *, pool_size: int = 5, poolclass: Any = None
+) -> ScanLedger:
+    """A ledger on its own engine and Redis client, every call bounded by a timeout (a worker
+    must never hang on a dependency that stopped answering)."""
+    engine = create_sync_engine(settings, pool_size=pool_size, poolclass=poolclass)
+    events = redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
+    return ScanLedger(create_sync_sessionmaker(engine), events)
 
 
 class ScanLedger:

@@ -35,10 +35,11 @@ class Upkeep:
         # A pool child forked mid-round would inherit an open database socket and, tearing it
         # down, end the parent's session: forks wait for the round to finish.
         self._round = threading.Lock()
+        # Registered once: there is one Upkeep per worker process.
         os.register_at_fork(
             before=self._round.acquire,
             after_in_parent=self._round.release,
-            after_in_child=self._forget_round_in_child,
+            after_in_child=self._after_fork_in_child,
         )
 
     def start(self) -> None:
@@ -67,8 +68,9 @@ class Upkeep:
             except Exception:  # the next round tries again; a dead upkeep thread would not
                 log.exception("journal upkeep round failed")
 
-    def _forget_round_in_child(self) -> None:
-        self._round = threading.Lock()
+    def _after_fork_in_child(self) -> None:
+        # The child inherits the lock as the fork left it: held. It never runs the upkeep thread.
+        self._round.release()
         self._thread = None
 
 

@@ -1,0 +1,160 @@
+"""Chat under load: 500 WebSocket conversations at once against a fake model streaming 20 tokens a
+second each, through the real chat-api process (uvicorn, one worker).
+
+The fake model stamps every token with the moment it sent it, so each token's added delay is
+measured directly: from the model sending it to the client receiving it through chat-api. The time
+to first token overhead is the first token's arrival, counted from the client's send, less the
+model's own first-token time (one token interval). Prints p50/p99 of both and chat-api's peak
+memory (VmHWM).
+
+    .venv/bin/python -m bench.chat [--conversations 500] [--questions 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import tempfile
+import time
+from contextlib import ExitStack
+from pathlib import Path
+
+import uvloop
+from websockets.asyncio.client import connect
+
+from bench.stack import BIN, base_env, migrate, process, signed_in_headers
+from tests.support.servers import free_port
+
+TOKENS = 20
+SECONDS_PER_TOKEN = 0.05  # 20 tokens a second
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+async def conversation(
+    url: str, headers: dict[str, str], questions: int, start_within: float
+) -> tuple[list[float], list[float]]:
+    """(first-token overheads, per-token added delays), in seconds."""
+    first_token: list[float] = []
+    added: list[float] = []
+    await asyncio.sleep(random.uniform(0, start_within))
+    async with connect(
+        url, additional_headers=headers, max_size=None, open_timeout=60, compression=None
+    ) as socket:
+        await socket.recv()  # ready
+        conversation_id = None
+        for number in range(questions):
+            asked = time.monotonic()
+            frame = {"type": "message", "text": f"페트병 질문 {number}"}
+            if conversation_id:
+                frame["conversation_id"] = conversation_id
+            await socket.send(json.dumps(frame))
+            while True:
+                message = json.loads(await socket.recv())
+                now = time.monotonic()
+                if message["type"] == "start":
+                    conversation_id = message["conversation_id"]
+                elif message["type"] == "delta":
+                    added.append(now - float(message["text"]))
+                    if message["seq"] == 1:
+                        first_token.append(now - asked - SECONDS_PER_TOKEN)
+                elif message["type"] in ("done", "error"):
+                    assert message["type"] == "done", message
+                    break
+    return first_token, added
+
+
+async def run(url: str, headers: dict[str, str], conversations: int, questions: int) -> None:
+    started = time.monotonic()
+    results = await asyncio.gather(
+        *(conversation(url, headers, questions, 5.0) for _ in range(conversations))
+    )
+    elapsed = time.monotonic() - started
+    first = [value for firsts, _ in results for value in firsts]
+    added = [value for _, delays in results for value in delays]
+    ms = 1000
+    print(
+        f"{conversations} conversations x {questions} questions, {TOKENS} tokens at "
+        f"{1 / SECONDS_PER_TOKEN:.0f}/s each: {len(added)} tokens in {elapsed:.1f} s"
+    )
+    print(
+        f"time to first token overhead  p50 {percentile(first, 0.5) * ms:6.1f} ms"
+        f"  p99 {percentile(first, 0.99) * ms:6.1f} ms"
+    )
+    print(
+        f"added delay per token         p50 {percentile(added, 0.5) * ms:6.1f} ms"
+        f"  p99 {percentile(added, 0.99) * ms:6.1f} ms  max {max(added) * ms:6.1f} ms"
+    )
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def peak_memory_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--conversations", type=int, default=500)
+    parser.add_argument("--questions", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch, ExitStack() as stack:
+        logs = Path(scratch)
+        auth_port, chat_port, model_port = free_port(), free_port(), free_port()
+        env = base_env("amqp://unused", logs) | {
+            "BUNRI_AUTH_API_PORT": str(auth_port),
+            "BUNRI_CHAT_API_PORT": str(chat_port),
+            "BUNRI_AUTH_JWKS_URL": f"http://127.0.0.1:{auth_port}/.well-known/jwks.json",
+            "BUNRI_LLM_BASE_URL": f"http://127.0.0.1:{model_port}/v1",
+            "BUNRI_CHAT_MESSAGES_PER_MINUTE": "1000000",
+            "BUNRI_DATABASE_POOL_SIZE": "20",
+        }
+        migrate(env)
+        model_command = [
+            str(BIN / "python"),
+            "-m",
+            "tests.support.fake_llm",
+            str(model_port),
+            str(TOKENS),
+            str(SECONDS_PER_TOKEN),
+        ]
+        model = stack.enter_context(process(model_command, env, logs / "model.log"))
+        auth_url = f"http://127.0.0.1:{auth_port}"
+        chat_url = f"http://127.0.0.1:{chat_port}"
+        stack.enter_context(
+            process([str(BIN / "bunri-auth-api")], env, logs / "auth.log", f"{auth_url}/healthz")
+        )
+        chat = stack.enter_context(
+            process([str(BIN / "bunri-chat-api")], env, logs / "chat.log", f"{chat_url}/readyz")
+        )
+        headers = signed_in_headers(auth_url)
+        ws_url = f"ws://127.0.0.1:{chat_port}/api/v1/chat/ws"
+        uvloop.run(run(ws_url, headers, 20, 1))  # warm-up: pools, the SDK's first request
+        parties = {"chat-api": chat.pid, "fake model": model.pid, "load client": os.getpid()}
+        before = {name: cpu_seconds(pid) for name, pid in parties.items()}
+        started = time.monotonic()
+        uvloop.run(run(ws_url, headers, args.conversations, args.questions))
+        elapsed = time.monotonic() - started
+        used = ", ".join(
+            f"{name} {(cpu_seconds(pid) - before[name]) / elapsed * 100:.0f}%"
+            for name, pid in parties.items()
+        )
+        print(f"CPU (of one core, 2 on this machine): {used}")
+        print(f"chat-api peak memory (VmHWM): {peak_memory_mib(chat.pid):.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+from __future__ import annotations
+
+import uuid
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Enum, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from bunri.db.base import Base, JSONDocument, Timestamps, UUIDPrimaryKey
+
+
+def _enum(kind: type[StrEnum]) -> Enum:
+    return Enum(
+        kind,
+        native_enum=False,
+        length=16,
+        values_callable=lambda members: [member.value for member in members],
+    )
+
+
+class Conversation(UUIDPrimaryKey, Timestamps, Base):
+    """A person's chat about recycling; `updated_at` moves with each message (lists sort by it)."""
+
+    __tablename__ = "conversations"
+    __table_args__ = (Index("ix_conversations_user_id_updated_at", "user_id", "updated_at"),)
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(String(120))
+    messages: Mapped[list[ChatMessage]] = relationship(
+        back_populates="conversation",
+        order_by="ChatMessage.id",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
+
+
+class ChatRole(StrEnum):
+    USER = "user"
+    ASSISTANT = "assistant"
+
+
+class AnswerState(StrEnum):
+    COMPLETE = "complete"
+    # Streaming stopped early: the person cancelled, or the model failed mid-answer.
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+class ChatMessage(UUIDPrimaryKey, Timestamps, Base):
+    __tablename__ = "chat_messages"
+    __table_args__ = (UniqueConstraint("conversation_id", "client_msg_id"),)
+
+    conversation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+    )
+    role: Mapped[ChatRole] = mapped_column(_enum(ChatRole))
+    text: Mapped[str] = mapped_column(Text)
+    # The client's id of a question, so a resend after a reconnect is not asked twice.
+    client_msg_id: Mapped[str | None] = mapped_column(String(64))
+    scan_id: Mapped[uuid.UUID | None]
+    state: Mapped[AnswerState] = mapped_column(_enum(AnswerState), default=AnswerState.COMPLETE)
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    # The guides an answer drew on, and the model's token counts.
+    sources: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONDocument)
+    usage: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
+    conversation: Mapped[Conversation] = relationship(back_populates="messages")

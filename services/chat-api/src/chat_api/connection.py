@@ -1,0 +1,305 @@
+"""One chat WebSocket (DESIGN.md section 7): authenticate, then take `message`, `cancel` and `ping`
+frames and stream each answer as `start`, `delta`…, `done`.
+
+Frames to the client go through a bounded queue drained by one writer task: a client that stops
+reading fills it and is disconnected, so the server never buffers without bound. At most one
+answer streams per connection; cancelling it (or disconnecting) ends the upstream request at once
+and keeps what was said so far, marked as cut short.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from bunri.auth import AccessClaims, TokenVerifier
+from bunri.db.models import AnswerState
+from bunri.errors import BunriError
+from bunri.logging import get_logger
+from bunri.ratelimit import FixedWindowLimiter
+from chat_api.conversations import ConversationStore, Question, Turn
+from chat_api.grounding import GuideIndex, Source
+from chat_api.prompts import Prompt
+from chat_api.responders import Delta, Finished, Responder, UpstreamError
+from chat_api.settings import ChatApiSettings
+
+log = get_logger(__name__)
+
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_TOO_SLOW = 4408  # the client stopped reading: its frames piled up
+
+
+@dataclass(frozen=True)
+class ChatDependencies:
+    settings: ChatApiSettings
+    verifier: TokenVerifier
+    store: ConversationStore
+    responder: Responder
+    limiter: FixedWindowLimiter
+    guides: GuideIndex
+
+
+class FrameError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class ChatConnection:
+    def __init__(self, websocket: WebSocket, dependencies: ChatDependencies) -> None:
+        self._ws = websocket
+        self._deps = dependencies
+        self._settings = dependencies.settings
+        self._outgoing: asyncio.Queue[dict[str, Any]] = asyncio.Queue(
+            maxsize=self._settings.chat_send_buffer_frames
+        )
+        self._answer: asyncio.Task[None] | None = None
+        self._closing = False
+
+    async def serve(self) -> None:
+        await self._ws.accept()
+        user = await self._authenticate()
+        if user is None:
+            return
+        writer = asyncio.create_task(self._write_frames())
+        try:
+            self.send({"type": "ready", "user_id": str(user.user_id)})
+            await self._read_frames(user)
+        except WebSocketDisconnect:
+            pass
+        finally:
+            self._closing = True
+            if self._answer is not None and not self._answer.done():
+                self._answer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._answer
+            writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
+
+    # -- in ----------------------------------------------------------------------------------
+
+    async def _authenticate(self) -> AccessClaims | None:
+        """The handshake's Authorization header, or a first `auth` frame within the timeout."""
+        header = self._ws.headers.get("authorization", "")
+        token = header.partition(" ")[2].strip() if header.lower().startswith("bearer ") else ""
+        if not token:
+            try:
+                raw = await asyncio.wait_for(
+                    self._ws.receive_text(), self._settings.chat_auth_timeout_seconds
+                )
+                frame = json.loads(raw)
+                token = str(frame.get("token", "")) if frame.get("type") == "auth" else ""
+            except (TimeoutError, ValueError, AttributeError, WebSocketDisconnect, KeyError):
+                token = ""
+        try:
+            if not token:
+                raise FrameError("token_missing", "Authenticate first: a bearer token is needed.")
+            return await self._deps.verifier.verify(token)
+        except (BunriError, FrameError) as exc:
+            code = getattr(exc, "code", "token_invalid")
+            await self._close(CLOSE_UNAUTHORIZED, code)
+            return None
+
+    async def _read_frames(self, user: AccessClaims) -> None:
+        while not self._closing:
+            raw = await self._ws.receive_text()
+            try:
+                frame = json.loads(raw)
+                if not isinstance(frame, dict):
+                    raise ValueError("not an object")
+            except ValueError:
+                self.send(_error("bad_frame", "Frames are JSON objects with a `type`."))
+                continue
+            kind = frame.get("type")
+            if kind == "ping":
+                self.send({"type": "pong"})
+            elif kind == "cancel":
+                if self._answer is not None and not self._answer.done():
+                    self._answer.cancel()
+            elif kind == "message":
+                await self._on_message(user, frame)
+            else:
+                self.send(_error("bad_frame", f"Unknown frame type {kind!r}."))
+
+    async def _on_message(self, user: AccessClaims, frame: dict[str, Any]) -> None:
+        if self._answer is not None and not self._answer.done():
+            self.send(_error("busy", "An answer is still streaming; cancel it or wait."))
+            return
+        try:
+            question = self._question(user, frame)
+        except FrameError as exc:
+            self.send(_error(exc.code, exc.message))
+            return
+        usage = await self._deps.limiter.hit(str(user.user_id))
+        if usage.exceeded:
+            self.send(
+                _error("rate_limited", "Too many questions; wait a little.")
+                | {"retry_after": usage.retry_after_seconds}
+            )
+            return
+        self._answer = asyncio.create_task(self._answer_question(question))
+
+    def _question(self, user: AccessClaims, frame: dict[str, Any]) -> Question:
+        text = frame.get("text")
+        if not isinstance(text, str) or not text.strip():
+            raise FrameError("empty_message", "A message needs some text.")
+        if len(text) > self._settings.chat_max_question_chars:
+            raise FrameError(
+                "message_too_long",
+                f"A message holds at most {self._settings.chat_max_question_chars} characters.",
+            )
+        client_msg_id = frame.get("client_msg_id")
+        if client_msg_id is not None and (
+            not isinstance(client_msg_id, str) or not 0 < len(client_msg_id) <= 64
+        ):
+            raise FrameError("bad_frame", "client_msg_id is a string of 1 to 64 characters.")
+        return Question(
+            user_id=user.user_id,
+            text=text.strip(),
+            conversation_id=_uuid(frame.get("conversation_id"), "conversation_id"),
+            scan_id=_uuid(frame.get("scan_id"), "scan_id"),
+            client_msg_id=client_msg_id,
+        )
+
+    # -- an answer ---------------------------------------------------------------------------
+
+    async def _answer_question(self, question: Question) -> None:
+        try:
+            turn = await self._deps.store.open_turn(question)
+        except BunriError as exc:
+            self.send(_error(exc.code, exc.message))
+            return
+        if turn.earlier_answer is not None:
+            self._replay(turn)
+            return
+        sources = self._sources(question, turn)
+        source_bodies = [source.as_api() for source in sources]
+        prompt = Prompt(question.text, sources, turn.history, turn.scan_result)
+        message_id = str(turn.answer_id)
+        self.send(_start(turn.conversation_id, message_id))
+        said: list[str] = []
+        try:
+            finished = Finished("stop")
+            async for item in self._deps.responder.stream(prompt):
+                if isinstance(item, Delta):
+                    said.append(item.text)
+                    self.send(_delta(message_id, len(said), item.text))
+                else:
+                    finished = item
+        except UpstreamError as exc:
+            await self._save(turn, said, AnswerState.FAILED, source_bodies, error_code=exc.code)
+            self.send(_error(exc.code, exc.message) | {"message_id": message_id})
+            return
+        except asyncio.CancelledError:
+            # `cancel`, or the client left: keep what was said, marked as cut short.
+            asyncio.current_task().uncancel()  # type: ignore[union-attr]
+            await self._save(turn, said, AnswerState.CANCELLED, source_bodies)
+            self.send(_done(message_id, "cancelled", None, source_bodies))
+            return
+        await self._save(turn, said, AnswerState.COMPLETE, source_bodies, usage=finished.usage)
+        self.send(_done(message_id, finished.finish_reason, finished.usage, source_bodies))
+
+    def _sources(self, question: Question, turn: Turn) -> list[Source]:
+        classification = (turn.scan_result or {}).get("classification")
+        if classification:
+            try:
+                major, middle = classification["major"], classification["middle"]
+                return [self._deps.guides.for_class(major, middle)]
+            except (KeyError, LookupError):
+                pass
+        return self._deps.guides.search(question.text)
+
+    def _replay(self, turn: Turn) -> None:
+        answer = turn.earlier_answer
+        assert answer is not None
+        message_id = str(answer.id)
+        self.send(_start(turn.conversation_id, message_id))
+        if answer.text:
+            self.send(_delta(message_id, 1, answer.text))
+        finish = "stop" if answer.state is AnswerState.COMPLETE else answer.state.value
+        done = _done(message_id, finish, answer.usage, answer.sources or [])
+        self.send(done | {"replayed": True})
+
+    async def _save(
+        self,
+        turn: Turn,
+        said: list[str],
+        state: AnswerState,
+        sources: list[dict[str, Any]],
+        **extra: Any,
+    ) -> None:
+        try:
+            await self._deps.store.save_answer(
+                turn, "".join(said), state=state, sources=sources, **extra
+            )
+        except Exception:
+            log.exception("answer not saved", conversation_id=str(turn.conversation_id))
+
+    # -- out ---------------------------------------------------------------------------------
+
+    def send(self, frame: dict[str, Any]) -> None:
+        """Queue a frame for the client; a client too slow to take them is disconnected."""
+        if self._closing:
+            return
+        try:
+            self._outgoing.put_nowait(frame)
+        except asyncio.QueueFull:
+            log.warning("client not reading; disconnecting it")
+            self._closing = True
+            if self._answer is not None and not self._answer.done():
+                self._answer.cancel()
+            asyncio.get_running_loop().create_task(self._close(CLOSE_TOO_SLOW, "too_slow"))
+
+    async def _write_frames(self) -> None:
+        while True:
+            frame = await self._outgoing.get()
+            try:
+                await self._ws.send_text(json.dumps(frame, ensure_ascii=False))
+            except (WebSocketDisconnect, RuntimeError, OSError):
+                return
+
+    async def _close(self, code: int, reason: str) -> None:
+        if self._ws.application_state is WebSocketState.CONNECTED:
+            with contextlib.suppress(RuntimeError, OSError, WebSocketDisconnect):
+                await self._ws.close(code=code, reason=reason)
+
+
+def _uuid(value: Any, name: str) -> uuid.UUID | None:
+    if value is None:
+        return None
+    try:
+        return uuid.UUID(str(value))
+    except ValueError as exc:
+        raise FrameError("bad_frame", f"{name} is not a valid id.") from exc
+
+
+def _error(code: str, message: str) -> dict[str, Any]:
+    return {"type": "error", "code": code, "message": message}
+
+
+def _start(conversation_id: uuid.UUID, message_id: str) -> dict[str, Any]:
+    return {"type": "start", "conversation_id": str(conversation_id), "message_id": message_id}
+
+
+def _delta(message_id: str, seq: int, text: str) -> dict[str, Any]:
+    return {"type": "delta", "message_id": message_id, "seq": seq, "text": text}
+
+
+def _done(
+    message_id: str, finish_reason: str, usage: dict[str, Any] | None, sources: list[dict[str, Any]]
+) -> dict[str, Any]:
+    return {
+        "type": "done",
+        "message_id": message_id,
+        "finish_reason": finish_reason,
+        "usage": usage,
+        "sources": sources,
+    }

@@ -1,0 +1,76 @@
+"""Queries chat-api runs; the caller commits."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from bunri.db.models import ChatMessage, ChatRole, Conversation, Scan
+
+
+async def get_users_conversation(
+    session: AsyncSession, user_id: uuid.UUID, conversation_id: uuid.UUID, *, messages: bool = False
+) -> Conversation | None:
+    query = select(Conversation).where(
+        Conversation.id == conversation_id, Conversation.user_id == user_id
+    )
+    if messages:
+        query = query.options(selectinload(Conversation.messages))
+    return await session.scalar(query)
+
+
+async def list_users_conversations(
+    session: AsyncSession, user_id: uuid.UUID, *, before: uuid.UUID | None, limit: int
+) -> list[Conversation]:
+    """Newest first (ids are time-ordered), after the cursor's conversation."""
+    query = select(Conversation).where(Conversation.user_id == user_id)
+    if before is not None:
+        query = query.where(Conversation.id < before)
+    return list((await session.scalars(query.order_by(Conversation.id.desc()).limit(limit))).all())
+
+
+async def recent_messages(
+    session: AsyncSession, conversation_id: uuid.UUID, limit: int
+) -> list[ChatMessage]:
+    """The conversation's last `limit` messages, oldest first."""
+    newest = await session.scalars(
+        select(ChatMessage)
+        .where(ChatMessage.conversation_id == conversation_id)
+        .order_by(ChatMessage.id.desc())
+        .limit(limit)
+    )
+    return list(reversed(newest.all()))
+
+
+async def answer_to(
+    session: AsyncSession, conversation_id: uuid.UUID, client_msg_id: str
+) -> tuple[ChatMessage, ChatMessage | None] | None:
+    """The question sent before under this client id, with the answer that followed it."""
+    question = await session.scalar(
+        select(ChatMessage).where(
+            ChatMessage.conversation_id == conversation_id,
+            ChatMessage.client_msg_id == client_msg_id,
+        )
+    )
+    if question is None:
+        return None
+    answer = await session.scalar(
+        select(ChatMessage)
+        .where(
+            ChatMessage.conversation_id == conversation_id,
+            ChatMessage.role == ChatRole.ASSISTANT,
+            ChatMessage.id > question.id,
+        )
+        .order_by(ChatMessage.id)
+        .limit(1)
+    )
+    return question, answer
+
+
+async def get_users_scan(
+    session: AsyncSession, user_id: uuid.UUID, scan_id: uuid.UUID
+) -> Scan | None:
+    return await session.scalar(select(Scan).where(Scan.id == scan_id, Scan.user_id == user_id))

@@ -1,0 +1,271 @@
+"""The chat WebSocket against a real model server: answers, cancels, failures, slow readers, auth,
+busy, rate limits, reconnects with history, and the conversations API."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+
+import httpx
+import pytest
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
+
+from tests.chat.conftest import ask, chat_server, frames_until, open_chat
+from tests.conftest import new_user
+from tests.support.fake_llm import FakeLLM, Script
+
+
+async def conversation(chat_url: str, user: dict[str, str], conversation_id: str) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=chat_url) as client:
+        return await client.get(f"/api/v1/chat/conversations/{conversation_id}", headers=user)
+
+
+async def read_until_closed(socket: ClientConnection) -> None:
+    while True:
+        await asyncio.wait_for(socket.recv(), 10)
+
+
+async def test_an_answer_streams_grounded_and_is_kept(
+    chat_url: str, llm: FakeLLM, auth_url: str
+) -> None:
+    user = await new_user(auth_url)
+    async with await open_chat(chat_url, user) as socket:
+        assert json.loads(await socket.recv())["type"] == "ready"
+        frames = await ask(socket, "다 마신 페트병은 어떻게 버려요?", client_msg_id="q1")
+
+    start, *deltas, done = frames
+    assert start["type"] == "start"
+    assert [frame["seq"] for frame in deltas] == list(range(1, 11))
+    assert {frame["message_id"] for frame in deltas} == {start["message_id"]}
+    assert done["type"] == "done"
+    assert done["finish_reason"] == "stop"
+    assert done["usage"]["completion_tokens"] == 10
+    assert any(source["middle"] == "무색페트병" for source in done["sources"])
+    # The guide went to the model with the question.
+    system = llm.calls[0].body["messages"][0]["content"]
+    assert "무색페트병" in system
+
+    stored = (await conversation(chat_url, user, start["conversation_id"])).json()
+    assert [message["role"] for message in stored["messages"]] == ["user", "assistant"]
+    answer = stored["messages"][1]
+    assert answer["text"] == "".join(frame["text"] for frame in deltas)
+    assert answer["state"] == "complete"
+
+
+async def test_cancel_stops_the_upstream_request_and_keeps_the_partial_answer(
+    chat_url: str, llm: FakeLLM, auth_url: str
+) -> None:
+    llm.script = Script(tokens=[f"t{n} " for n in range(200)], seconds_per_token=0.02)
+    user = await new_user(auth_url)
+    async with await open_chat(chat_url, user) as socket:
+        await socket.recv()  # ready
+        await socket.send(json.dumps({"type": "message", "text": "유리병 버리는 법"}))
+        start = json.loads(await socket.recv())
+        for _ in range(3):
+            assert json.loads(await socket.recv())["type"] == "delta"
+        await socket.send(json.dumps({"type": "cancel"}))
+        rest = await frames_until(socket)
+    done = rest[-1]
+    assert (done["type"], done["finish_reason"]) == ("done", "cancelled")
+    deadline = time.monotonic() + 5
+    while not llm.calls[0].closed_early:
+        assert time.monotonic() < deadline, "the upstream request was not closed"
+        await asyncio.sleep(0.05)
+    assert llm.calls[0].sent < 200
+    answer = (await conversation(chat_url, user, start["conversation_id"])).json()["messages"][1]
+    assert answer["state"] == "cancelled"
+    assert answer["text"].startswith("t0 t1 t2 ")
+
+
+async def test_an_upstream_failure_mid_answer_is_an_error_and_a_failed_partial_answer(
+    chat_url: str, llm: FakeLLM, auth_url: str
+) -> None:
+    llm.script = Script(tokens=[f"t{n} " for n in range(10)], fail_after=3)
+    user = await new_user(auth_url)
+    async with await open_chat(chat_url, user) as socket:
+        await socket.recv()
+        start, *deltas, error = await ask(socket, "건전지 버리기")
+        # The connection stays usable.
+        llm.script = Script(tokens=["ok"])
+        assert (await ask(socket, "건전지 버리기"))[-1]["type"] == "done"
+    assert [frame["text"] for frame in deltas] == ["t0 ", "t1 ", "t2 "]
+    assert (error["type"], error["code"], error["message_id"]) == (
+        "error",
+        "upstream_failed",
+        start["message_id"],
+    )
+    answer = (await conversation(chat_url, user, start["conversation_id"])).json()["messages"][1]
+    assert (answer["state"], answer["error_code"], answer["text"]) == (
+        "failed",
+        "upstream_failed",
+        "t0 t1 t2 ",
+    )
+
+
+async def test_a_client_that_stops_reading_is_dropped_and_the_upstream_closed(
+    database_url: str, redis_url: str, auth_url: str, llm: FakeLLM, clean_database: object
+) -> None:
+    # Big fast tokens: far more than the socket buffers hold.
+    llm.script = Script(tokens=["x" * 4096] * 10_000, seconds_per_token=0.002)
+    user = await new_user(auth_url)
+    with chat_server(
+        database_url, redis_url, auth_url, llm_base_url=llm.url, chat_send_buffer_frames=16
+    ) as url:
+        socket = await open_chat(url, user, receive_buffer=4096)
+        await socket.recv()
+        await socket.send(json.dumps({"type": "message", "text": "종이"}))
+        # ... and read nothing for a while.
+        deadline = time.monotonic() + 20
+        while not llm.calls or not llm.calls[0].closed_early:
+            assert time.monotonic() < deadline, "the server kept buffering for a stalled client"
+            await asyncio.sleep(0.1)
+        assert llm.calls[0].sent < 10_000
+        with pytest.raises(ConnectionClosed) as closed:
+            await read_until_closed(socket)
+        assert closed.value.rcvd is None or closed.value.rcvd.code == 4408
+        await socket.close()
+
+
+async def test_authentication_at_the_handshake_or_by_first_frame(
+    database_url: str, redis_url: str, auth_url: str, llm: FakeLLM, clean_database: object
+) -> None:
+    user = await new_user(auth_url)
+    token = user["Authorization"].removeprefix("Bearer ")
+    with chat_server(
+        database_url, redis_url, auth_url, llm_base_url=llm.url, chat_auth_timeout_seconds=0.5
+    ) as url:
+        for headers, first in [
+            ({"Authorization": "Bearer not-a-token"}, None),
+            ({}, None),  # says nothing within the timeout
+            ({}, {"type": "auth", "token": "forged"}),
+            ({}, {"type": "message", "text": "hi"}),
+        ]:
+            async with await open_chat(url, headers) as socket:
+                if first is not None:
+                    await socket.send(json.dumps(first))
+                with pytest.raises(ConnectionClosed) as closed:
+                    await asyncio.wait_for(socket.recv(), 5)
+                assert closed.value.rcvd is not None
+                assert closed.value.rcvd.code == 4401
+        async with await open_chat(url, {}) as socket:
+            await socket.send(json.dumps({"type": "auth", "token": token}))
+            assert json.loads(await socket.recv())["type"] == "ready"
+            await socket.send(json.dumps({"type": "ping"}))
+            assert json.loads(await socket.recv()) == {"type": "pong"}
+
+
+async def test_one_answer_at_a_time_and_a_rate_limit(
+    database_url: str, redis_url: str, auth_url: str, llm: FakeLLM, clean_database: object
+) -> None:
+    llm.script = Script(tokens=[f"t{n} " for n in range(20)], seconds_per_token=0.02)
+    user = await new_user(auth_url)
+    with chat_server(
+        database_url, redis_url, auth_url, llm_base_url=llm.url, chat_messages_per_minute=2
+    ) as url:
+        async with await open_chat(url, user) as socket:
+            await socket.recv()
+            await socket.send(json.dumps({"type": "message", "text": "종이컵"}))
+            assert json.loads(await socket.recv())["type"] == "start"
+            await socket.send(json.dumps({"type": "message", "text": "또 질문"}))
+            frames = await frames_until(socket)
+            busy = [frame for frame in frames if frame["type"] == "error"]
+            assert busy
+            assert busy[0]["code"] == "busy"
+            frames = await frames_until(socket)  # the first answer still ends normally
+            assert frames[-1]["type"] == "done"
+            assert (await ask(socket, "두 번째"))[-1]["type"] == "done"
+            limited = (await ask(socket, "세 번째"))[-1]
+    assert (limited["type"], limited["code"]) == ("error", "rate_limited")
+    assert limited["retry_after"] > 0
+
+
+async def test_a_reconnect_continues_the_conversation_and_a_resent_question_is_not_asked_again(
+    chat_url: str, llm: FakeLLM, auth_url: str
+) -> None:
+    user = await new_user(auth_url)
+    async with await open_chat(chat_url, user) as socket:
+        await socket.recv()
+        first = await ask(socket, "우유팩은요?", client_msg_id="a")
+    conversation_id = first[0]["conversation_id"]
+    async with await open_chat(chat_url, user) as socket:
+        await socket.recv()
+        again = await ask(socket, "우유팩은요?", client_msg_id="a", conversation_id=conversation_id)
+        follow = await ask(socket, "뚜껑은요?", client_msg_id="b", conversation_id=conversation_id)
+    assert again[-1]["replayed"] is True
+    assert again[0]["message_id"] == first[0]["message_id"]
+    assert len(llm.calls) == 2  # the resend was answered from storage
+    history = llm.calls[1].body["messages"]
+    assert [m["role"] for m in history[1:]] == ["user", "assistant", "user"]
+    assert follow[-1]["type"] == "done"
+    stored = (await conversation(chat_url, user, conversation_id)).json()
+    assert len(stored["messages"]) == 4
+
+
+async def test_conversations_are_listed_read_and_deleted_by_their_owner_only(
+    chat_url: str, auth_url: str
+) -> None:
+    owner, stranger = await new_user(auth_url), await new_user(auth_url)
+    async with await open_chat(chat_url, owner) as socket:
+        await socket.recv()
+        conversation_id = (await ask(socket, "형광등"))[0]["conversation_id"]
+        foreign = await ask(socket, "x", conversation_id=str(uuid.uuid4()))
+        assert foreign[-1]["code"] == "conversation_not_found"
+        scan = await ask(socket, "x", scan_id=str(uuid.uuid4()))
+        assert scan[-1]["code"] == "scan_not_found"
+    base = "/api/v1/chat/conversations"
+    async with httpx.AsyncClient(base_url=chat_url) as client:
+        listed = (await client.get(base, headers=owner)).json()
+        assert [c["id"] for c in listed["conversations"]] == [conversation_id]
+        assert (await client.get(base, headers=stranger)).json()["conversations"] == []
+        for method in ("GET", "DELETE"):
+            response = await client.request(method, f"{base}/{conversation_id}", headers=stranger)
+            assert response.status_code == 404
+            assert response.json()["error"]["code"] == "conversation_not_found"
+        assert (await client.delete(f"{base}/{conversation_id}", headers=owner)).status_code == 204
+        assert (await client.get(f"{base}/{conversation_id}", headers=owner)).status_code == 404
+        assert (await client.get(base)).status_code == 401
+
+
+async def test_without_a_model_the_guides_answer_and_say_when_they_cannot(
+    database_url: str, redis_url: str, auth_url: str, clean_database: object
+) -> None:
+    user = await new_user(auth_url)
+    with chat_server(database_url, redis_url, auth_url) as url:
+        async with await open_chat(url, user) as socket:
+            await socket.recv()
+            known = await ask(socket, "How do I throw away a glass bottle?")
+            unknown = await ask(socket, "오늘 날씨 어때?")
+    text = "".join(frame["text"] for frame in known if frame["type"] == "delta")
+    assert known[-1]["sources"]
+    assert "Source:" in text
+    assert len([frame for frame in known if frame["type"] == "delta"]) > 5  # streamed
+    said = "".join(frame["text"] for frame in unknown if frame["type"] == "delta")
+    assert "찾지 못했어요" in said
+    assert unknown[-1]["sources"] == []
+
+
+async def test_the_terminal_chat_prints_answers_as_they_stream(
+    database_url: str, redis_url: str, auth_url: str, clean_database: object
+) -> None:
+    import io
+
+    from bunri.client.chat import chat_url, run_chat
+
+    user = await new_user(auth_url)
+    questions = iter(["우유팩은 어떻게 버려요?", "그럼 뚜껑은요?", ""])
+    out = io.StringIO()
+    with chat_server(database_url, redis_url, auth_url) as url:
+        code = await asyncio.to_thread(
+            run_chat,
+            chat_url(url),
+            user["Authorization"].removeprefix("Bearer "),
+            ask=lambda: next(questions),
+            out=out,
+        )
+    assert code == 0
+    printed = out.getvalue()
+    assert "[guides: 종이팩]" in printed
+    assert "출처: 종이팩 분리배출 안내" in printed
