@@ -41,12 +41,13 @@ def llm(fake_llm: FakeLLM) -> FakeLLM:
 
 @contextmanager
 def chat_server(
-    database_url: str, redis_url: str, auth_url: str, **overrides: Any
+    database_url: str, redis_url: str, auth_url: str, broker_url: str, **overrides: Any
 ) -> Iterator[str]:
     settings = ChatApiSettings(
         environment="test",
         database_url=database_url,
         redis_url=redis_url,
+        broker_url=broker_url,
         auth_jwks_url=f"{auth_url}/.well-known/jwks.json",
         log_json=False,
         **overrides,
@@ -60,11 +61,12 @@ def chat_url(
     database_url: str,
     redis_url: str,
     auth_url: str,
+    broker_url: str,
     llm: FakeLLM,
     clean_database: AsyncEngine,
     redis: Redis,
 ) -> Iterator[str]:
-    with chat_server(database_url, redis_url, auth_url, llm_base_url=llm.url) as url:
+    with chat_server(database_url, redis_url, auth_url, broker_url, llm_base_url=llm.url) as url:
         yield url
 
 

@@ -106,13 +106,23 @@ async def test_an_upstream_failure_mid_answer_is_an_error_and_a_failed_partial_a
 
 
 async def test_a_client_that_stops_reading_is_dropped_and_the_upstream_closed(
-    database_url: str, redis_url: str, auth_url: str, llm: FakeLLM, clean_database: object
+    database_url: str,
+    redis_url: str,
+    auth_url: str,
+    broker_url: str,
+    llm: FakeLLM,
+    clean_database: object,
 ) -> None:
     # Big fast tokens: far more than the socket buffers hold.
     llm.script = Script(tokens=["x" * 4096] * 10_000, seconds_per_token=0.002)
     user = await new_user(auth_url)
     with chat_server(
-        database_url, redis_url, auth_url, llm_base_url=llm.url, chat_send_buffer_frames=16
+        database_url,
+        redis_url,
+        auth_url,
+        broker_url,
+        llm_base_url=llm.url,
+        chat_send_buffer_frames=16,
     ) as url:
         socket = await open_chat(url, user, receive_buffer=4096)
         await socket.recv()
@@ -130,12 +140,22 @@ async def test_a_client_that_stops_reading_is_dropped_and_the_upstream_closed(
 
 
 async def test_authentication_at_the_handshake_or_by_first_frame(
-    database_url: str, redis_url: str, auth_url: str, llm: FakeLLM, clean_database: object
+    database_url: str,
+    redis_url: str,
+    auth_url: str,
+    broker_url: str,
+    llm: FakeLLM,
+    clean_database: object,
 ) -> None:
     user = await new_user(auth_url)
     token = user["Authorization"].removeprefix("Bearer ")
     with chat_server(
-        database_url, redis_url, auth_url, llm_base_url=llm.url, chat_auth_timeout_seconds=0.5
+        database_url,
+        redis_url,
+        auth_url,
+        broker_url,
+        llm_base_url=llm.url,
+        chat_auth_timeout_seconds=0.5,
     ) as url:
         for headers, first in [
             ({"Authorization": "Bearer not-a-token"}, None),
@@ -158,12 +178,22 @@ async def test_authentication_at_the_handshake_or_by_first_frame(
 
 
 async def test_one_answer_at_a_time_and_a_rate_limit(
-    database_url: str, redis_url: str, auth_url: str, llm: FakeLLM, clean_database: object
+    database_url: str,
+    redis_url: str,
+    auth_url: str,
+    broker_url: str,
+    llm: FakeLLM,
+    clean_database: object,
 ) -> None:
     llm.script = Script(tokens=[f"t{n} " for n in range(20)], seconds_per_token=0.02)
     user = await new_user(auth_url)
     with chat_server(
-        database_url, redis_url, auth_url, llm_base_url=llm.url, chat_messages_per_minute=2
+        database_url,
+        redis_url,
+        auth_url,
+        broker_url,
+        llm_base_url=llm.url,
+        chat_messages_per_minute=2,
     ) as url:
         async with await open_chat(url, user) as socket:
             await socket.recv()
@@ -230,10 +260,10 @@ async def test_conversations_are_listed_read_and_deleted_by_their_owner_only(
 
 
 async def test_without_a_model_the_guides_answer_and_say_when_they_cannot(
-    database_url: str, redis_url: str, auth_url: str, clean_database: object
+    database_url: str, redis_url: str, auth_url: str, broker_url: str, clean_database: object
 ) -> None:
     user = await new_user(auth_url)
-    with chat_server(database_url, redis_url, auth_url) as url:
+    with chat_server(database_url, redis_url, auth_url, broker_url) as url:
         async with await open_chat(url, user) as socket:
             await socket.recv()
             known = await ask(socket, "How do I throw away a glass bottle?")
@@ -248,7 +278,7 @@ async def test_without_a_model_the_guides_answer_and_say_when_they_cannot(
 
 
 async def test_the_terminal_chat_prints_answers_as_they_stream(
-    database_url: str, redis_url: str, auth_url: str, clean_database: object
+    database_url: str, redis_url: str, auth_url: str, broker_url: str, clean_database: object
 ) -> None:
     import io
 
@@ -257,7 +287,7 @@ async def test_the_terminal_chat_prints_answers_as_they_stream(
     user = await new_user(auth_url)
     questions = iter(["우유팩은 어떻게 버려요?", "그럼 뚜껑은요?", ""])
     out = io.StringIO()
-    with chat_server(database_url, redis_url, auth_url) as url:
+    with chat_server(database_url, redis_url, auth_url, broker_url) as url:
         code = await asyncio.to_thread(
             run_chat,
             chat_url(url),
@@ -269,3 +299,22 @@ async def test_the_terminal_chat_prints_answers_as_they_stream(
     printed = out.getvalue()
     assert "[guides: 종이팩]" in printed
     assert "출처: 종이팩 분리배출 안내" in printed
+
+
+async def test_frames_that_are_not_json_objects_get_an_error_and_the_socket_lives_on(
+    chat_url: str, auth_url: str
+) -> None:
+    user = await new_user(auth_url)
+    async with await open_chat(chat_url, user) as socket:
+        await socket.recv()
+        bad_frames: list[str | bytes] = ["not json", "[1, 2]", b"\x00\x01binary"]
+        for bad in [*bad_frames, json.dumps({"type": "dance"})]:
+            await socket.send(bad)
+            reply = json.loads(await socket.recv())
+            assert (reply["type"], reply["code"]) == ("error", "bad_frame")
+        empty = await ask(socket, "   ")
+        assert empty[-1]["code"] == "empty_message"
+        too_long = await ask(socket, "가" * 2001)
+        assert too_long[-1]["code"] == "message_too_long"
+        await socket.send(json.dumps({"type": "ping"}))
+        assert json.loads(await socket.recv()) == {"type": "pong"}

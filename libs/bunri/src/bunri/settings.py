@@ -114,6 +114,8 @@ class BrokerSettings(BunriSettings):
     development_only_defaults: ClassVar[tuple[str, ...]] = ("broker_url",)
 
     broker_url: str = "amqp://guest:guest@127.0.0.1:5672//"
+    publish_confirm_timeout_seconds: float = Field(default=5.0, gt=0)
+    outbox_relay_interval_seconds: float = Field(default=1.0, gt=0)
     broker_folder: Path | None = Field(
         default=None,
         description="For broker_url filesystem:// (standalone without RabbitMQ): where messages "

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from bunri.chat.grounding import guide_index
 from bunri.logging import configure_logging
+from bunri.messaging.outbox import run_relay
+from bunri.messaging.publisher import create_publisher
 from bunri.ratelimit import FixedWindowLimiter
 from bunri.web.app import attach_resources, create_service_app
 from bunri.web.resources import open_resources
 from chat_api import endpoints
 from chat_api.connection import ChatDependencies
 from chat_api.conversations import ConversationStore
-from chat_api.grounding import guide_index
 from chat_api.responders import OpenAIResponder, create_responder
 from chat_api.settings import ChatApiSettings
 
@@ -29,6 +33,18 @@ def create_app(settings: ChatApiSettings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_resources(settings) as resources:
             attach_resources(app, resources)
+            publisher = create_publisher(
+                settings, confirm_timeout=settings.publish_confirm_timeout_seconds
+            )
+            await publisher.start()
+            relay = asyncio.create_task(
+                run_relay(
+                    resources.sessionmaker,
+                    publisher,
+                    interval_seconds=settings.outbox_relay_interval_seconds,
+                )
+            )
+            app.state.publisher = publisher
             responder = create_responder(settings)
             app.state.chat = ChatDependencies(
                 settings=settings,
@@ -46,6 +62,10 @@ def create_app(settings: ChatApiSettings | None = None) -> FastAPI:
             try:
                 yield
             finally:
+                relay.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await relay
+                await publisher.close()
                 if isinstance(responder, OpenAIResponder):
                     await responder.close()
 

@@ -19,13 +19,13 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from bunri.auth import AccessClaims, TokenVerifier
+from bunri.chat.grounding import GuideIndex, Source
+from bunri.chat.prompts import Prompt
 from bunri.db.models import AnswerState
 from bunri.errors import BunriError
 from bunri.logging import get_logger
 from bunri.ratelimit import FixedWindowLimiter
 from chat_api.conversations import ConversationStore, Question, Turn
-from chat_api.grounding import GuideIndex, Source
-from chat_api.prompts import Prompt
 from chat_api.responders import Delta, Finished, Responder, UpstreamError
 from chat_api.settings import ChatApiSettings
 
@@ -93,11 +93,11 @@ class ChatConnection:
         if not token:
             try:
                 raw = await asyncio.wait_for(
-                    self._ws.receive_text(), self._settings.chat_auth_timeout_seconds
+                    self._receive_text(), self._settings.chat_auth_timeout_seconds
                 )
                 frame = json.loads(raw)
                 token = str(frame.get("token", "")) if frame.get("type") == "auth" else ""
-            except (TimeoutError, ValueError, AttributeError, WebSocketDisconnect, KeyError):
+            except (TimeoutError, ValueError, TypeError, AttributeError, WebSocketDisconnect):
                 token = ""
         try:
             if not token:
@@ -110,7 +110,7 @@ class ChatConnection:
 
     async def _read_frames(self, user: AccessClaims) -> None:
         while not self._closing:
-            raw = await self._ws.receive_text()
+            raw = await self._receive_text()
             try:
                 frame = json.loads(raw)
                 if not isinstance(frame, dict):
@@ -128,6 +128,14 @@ class ChatConnection:
                 await self._on_message(user, frame)
             else:
                 self.send(_error("bad_frame", f"Unknown frame type {kind!r}."))
+
+    async def _receive_text(self) -> str:
+        """The next frame's text ("" for a binary frame, which no protocol frame is);
+        WebSocketDisconnect at the end."""
+        message = await self._ws.receive()
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1000))
+        return str(message.get("text") or "")
 
     async def _on_message(self, user: AccessClaims, frame: dict[str, Any]) -> None:
         if self._answer is not None and not self._answer.done():
@@ -208,14 +216,8 @@ class ChatConnection:
         self.send(_done(message_id, finished.finish_reason, finished.usage, source_bodies))
 
     def _sources(self, question: Question, turn: Turn) -> list[Source]:
-        classification = (turn.scan_result or {}).get("classification")
-        if classification:
-            try:
-                major, middle = classification["major"], classification["middle"]
-                return [self._deps.guides.for_class(major, middle)]
-            except (KeyError, LookupError):
-                pass
-        return self._deps.guides.search(question.text)
+        source = self._deps.guides.for_result(turn.scan_result)
+        return [source] if source is not None else self._deps.guides.search(question.text)
 
     def _replay(self, turn: Turn) -> None:
         answer = turn.earlier_answer

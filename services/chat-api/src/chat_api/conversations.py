@@ -24,6 +24,11 @@ class ConversationNotFound(NotFound):
     message = "No such conversation."
 
 
+class BatchJobNotFound(NotFound):
+    code = "batch_job_not_found"
+    message = "No such batch job."
+
+
 class ScanNotFound(NotFound):
     code = "scan_not_found"
     message = "No such scan."

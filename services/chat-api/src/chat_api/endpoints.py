@@ -5,15 +5,26 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, WebSocket, status
+from fastapi import APIRouter, Depends, Query, Response, WebSocket, status
 
 from bunri.auth import CurrentUser
+from bunri.messaging.publisher import Publisher
 from bunri.web.deps import SessionDep
 from bunri.web.errors import documented_errors
+from bunri.web.state import app_state
 from chat_api import repository
+from chat_api.batch import submit_question
 from chat_api.connection import ChatConnection, ChatDependencies
-from chat_api.conversations import ConversationNotFound
-from chat_api.schemas import ConversationOut, ConversationPage, ConversationSummary, MessageOut
+from chat_api.conversations import BatchJobNotFound, ConversationNotFound
+from chat_api.schemas import (
+    BatchAccepted,
+    BatchJobOut,
+    BatchQuestion,
+    ConversationOut,
+    ConversationPage,
+    ConversationSummary,
+    MessageOut,
+)
 
 CHAT_PATH = "/api/v1/chat"
 router = APIRouter(prefix=CHAT_PATH, tags=["chat"])
@@ -71,3 +82,32 @@ async def delete_conversation(
         raise ConversationNotFound()
     await session.delete(conversation)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
+
+
+@router.post(
+    "/batch",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=documented_errors(401, 404, 422, 503),
+)
+async def ask_in_batch(
+    question: BatchQuestion,
+    user: CurrentUser,
+    session: SessionDep,
+    publisher: Annotated[Publisher, Depends(app_state("publisher"))],
+    response: Response,
+) -> BatchAccepted:
+    """Queue a question; the AI worker answers it (poll `status_url`)."""
+    job = await submit_question(
+        session, publisher, user.user_id, question.text.strip(), question.scan_id
+    )
+    status_url = f"{CHAT_PATH}/batch/{job.id}"
+    response.headers["Location"] = status_url
+    return BatchAccepted(job_id=job.id, status=job.status, status_url=status_url)
+
+
+@router.get("/batch/{job_id}", responses=documented_errors(401, 404))
+async def read_batch_job(job_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> BatchJobOut:
+    job = await repository.get_users_batch_job(session, user.user_id, job_id)
+    if job is None:
+        raise BatchJobNotFound()
+    return BatchJobOut.of(job)

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from bunri.db.models import ChatMessage, ChatRole, Conversation, Scan
+from bunri.db.models import ChatBatchJob, ChatMessage, ChatRole, Conversation, Scan
 
 
 async def get_users_conversation(
@@ -74,3 +74,11 @@ async def get_users_scan(
     session: AsyncSession, user_id: uuid.UUID, scan_id: uuid.UUID
 ) -> Scan | None:
     return await session.scalar(select(Scan).where(Scan.id == scan_id, Scan.user_id == user_id))
+
+
+async def get_users_batch_job(
+    session: AsyncSession, user_id: uuid.UUID, job_id: uuid.UUID
+) -> ChatBatchJob | None:
+    return await session.scalar(
+        select(ChatBatchJob).where(ChatBatchJob.id == job_id, ChatBatchJob.user_id == user_id)
+    )

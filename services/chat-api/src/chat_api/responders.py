@@ -14,9 +14,9 @@ from typing import Any, Protocol
 
 import openai
 
+from bunri.chat.compose import compose_from_guides
+from bunri.chat.prompts import Prompt, model_messages
 from bunri.logging import get_logger
-from chat_api.grounding import Source
-from chat_api.prompts import Prompt, model_messages
 from chat_api.settings import ChatApiSettings
 
 log = get_logger(__name__)
@@ -53,10 +53,9 @@ class OpenAIResponder:
 
     def __init__(self, settings: ChatApiSettings) -> None:
         self._settings = settings
-        key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else "unused"
         self._client = openai.AsyncOpenAI(
             base_url=settings.llm_base_url,
-            api_key=key,
+            api_key=settings.llm_key,
             timeout=openai.Timeout(
                 settings.llm_read_timeout_seconds, connect=settings.llm_connect_timeout_seconds
             ),
@@ -154,35 +153,6 @@ class GuideResponder:
             yield Delta(piece)
             await asyncio.sleep(0)  # other connections stream meanwhile
         yield Finished("stop")
-
-
-def compose_from_guides(sources: list[Source], english: bool) -> str:
-    if not sources:
-        if english:
-            return (
-                "I have no disposal guide for that question. Ask about an item by name "
-                "(a PET bottle, a milk carton, a battery ...) and I will tell you how it goes out."
-            )
-        return (
-            "이 질문에 맞는 분리배출 안내를 찾지 못했어요. 물건 이름(페트병, 종이팩, 건전지 등)을 "
-            "넣어 다시 물어봐 주세요."
-        )
-    parts = []
-    for source in sources:
-        guide = source.guide
-        if english:
-            parts.append(f"{guide.title.en} ({source.middle.name_en}):")
-            parts += [f"{n}. {step.en}" for n, step in enumerate(guide.steps, 1)]
-            parts += [f"Note: {caution.en}" for caution in guide.cautions]
-            parts += [f"Not this way: {item.en}" for item in guide.not_accepted]
-            parts.append(f"(Source: the {source.middle.name_en} disposal guide)")
-        else:
-            parts.append(f"{guide.title.ko} ({source.middle.name}):")
-            parts += [f"{n}. {step.ko}" for n, step in enumerate(guide.steps, 1)]
-            parts += [f"주의: {caution.ko}" for caution in guide.cautions]
-            parts += [f"해당하지 않아요: {item.ko}" for item in guide.not_accepted]
-            parts.append(f"(출처: {source.middle.name} 분리배출 안내)")
-    return "\n".join(parts)
 
 
 def create_responder(settings: ChatApiSettings) -> Responder:

@@ -4,9 +4,16 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from bunri.db.models import AnswerState, ChatMessage, ChatRole, Conversation
+from bunri.db.models import (
+    AnswerState,
+    BatchStatus,
+    ChatBatchJob,
+    ChatMessage,
+    ChatRole,
+    Conversation,
+)
 
 
 class ConversationSummary(BaseModel):
@@ -56,3 +63,48 @@ class MessageOut(BaseModel):
 
 class ConversationOut(ConversationSummary):
     messages: list[MessageOut]
+
+
+class BatchQuestion(BaseModel):
+    text: str = Field(min_length=1, max_length=2000)
+    scan_id: uuid.UUID | None = None
+
+
+class BatchAccepted(BaseModel):
+    job_id: uuid.UUID
+    status: BatchStatus
+    status_url: str
+
+
+class BatchError(BaseModel):
+    code: str
+    message: str
+
+
+class BatchJobOut(BaseModel):
+    job_id: uuid.UUID
+    status: BatchStatus
+    question: str
+    scan_id: uuid.UUID | None
+    answer: str | None
+    sources: list[dict[str, Any]] | None
+    error: BatchError | None
+    created_at: datetime
+    completed_at: datetime | None
+
+    @classmethod
+    def of(cls, job: ChatBatchJob) -> BatchJobOut:
+        error = None
+        if job.error_code:
+            error = BatchError(code=job.error_code, message=job.error_message or "")
+        return cls(
+            job_id=job.id,
+            status=job.status,
+            question=job.question,
+            scan_id=job.scan_id,
+            answer=job.answer,
+            sources=job.sources,
+            error=error,
+            created_at=job.created_at,
+            completed_at=job.completed_at,
+        )

@@ -1,29 +1,17 @@
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from pydantic import Field
 
-from bunri.settings import BunriSettings
+from bunri.chat.settings import LlmSettings
+from bunri.settings import BrokerSettings
 
 
-class ChatApiSettings(BunriSettings):
+class ChatApiSettings(LlmSettings, BrokerSettings):
     service_name: str = "chat-api"
 
     chat_api_host: str = "127.0.0.1"
     chat_api_port: int = 8003
     chat_api_workers: int = Field(default=1, ge=1)
-
-    llm_base_url: str | None = Field(
-        default=None,
-        description="An OpenAI-compatible API (…/v1). Unset: the guide-only responder answers.",
-    )
-    llm_api_key: SecretStr | None = None
-    llm_model: str = "gpt-4o-mini"
-    llm_connect_timeout_seconds: float = Field(default=5.0, gt=0)
-    llm_read_timeout_seconds: float = Field(
-        default=30.0, gt=0, description="Longest silence between two streamed chunks."
-    )
-    llm_connect_retries: int = Field(default=2, ge=0)
-    llm_max_tokens: int = Field(default=600, ge=16)
 
     chat_auth_timeout_seconds: float = Field(default=5.0, gt=0)
     chat_heartbeat_seconds: float = Field(

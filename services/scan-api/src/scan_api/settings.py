@@ -15,7 +15,5 @@ class ScanApiSettings(BrokerSettings):
     max_note_chars: int = Field(default=500, ge=0)
     idempotency_window_seconds: int = Field(default=24 * 3600, ge=60)
     scan_priority: int = Field(default=5, ge=0, le=10)
-    publish_confirm_timeout_seconds: float = Field(default=5.0, gt=0)
-    outbox_relay_interval_seconds: float = Field(default=1.0, gt=0)
     sse_keepalive_seconds: float = Field(default=15.0, gt=0)
     image_url_ttl_seconds: int = Field(default=300, ge=10)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from ai_worker.settings import AiWorkerSettings
 from bunri.worker.launch import exec_celery_worker
 
-QUEUES = "scan.ai_analysis"
+# Batch chat questions come at low priority on their own queue, behind no scan.
+QUEUES = "scan.ai_analysis,chat.batch"
 
 
 def main() -> None:

@@ -5,12 +5,13 @@ from typing import Literal
 
 from pydantic import Field, SecretStr
 
+from bunri.chat.settings import LlmSettings
 from bunri.worker.settings import WorkerSettings
 
 Backend = Literal["clip", "hf", "openai"]
 
 
-class AiWorkerSettings(WorkerSettings):
+class AiWorkerSettings(LlmSettings, WorkerSettings):
     service_name: str = "ai-worker"
 
     ai_worker_concurrency: int = Field(default=4, ge=1)

@@ -5,16 +5,20 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import openai
 import pybase64
 import sqlalchemy.exc
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 
 from ai_worker.app import app, classifier, journal, ledger, runner, settings, writes
+from ai_worker.batch import BatchAnswerer, ModelFailed
 from ai_worker.service import AnalysisService
+from bunri.chat.batch import fail_job
 from bunri.journal import TaskRecord
 from bunri.logging import get_logger
-from bunri.messaging.tasks import ANALYZE_SCAN
+from bunri.messaging.tasks import ANALYZE_SCAN, ANSWER_CHAT_BATCH
+from bunri.worker.durable import DATABASE_UNAVAILABLE
 from bunri.worker.retry import retry_later
 
 log = get_logger(__name__)
@@ -61,3 +65,32 @@ def _analyze(self: Task[Any, None], task: TaskRecord, scan_id: uuid.UUID, image:
         return writes().fail(
             task.task_id, scan_id, "internal_error", "Something went wrong on our side."
         )
+
+
+@app.task(
+    bind=True,
+    name=ANSWER_CHAT_BATCH,
+    soft_time_limit=120,
+    time_limit=180,
+    max_retries=settings.analysis_task_max_retries,
+)
+def answer_chat_batch(self: Task[Any, None], job_id: str) -> None:
+    runner.run(self, job_id, lambda task: _answer(self, uuid.UUID(job_id)))
+
+
+def _answer(self: Task[Any, None], job_id: uuid.UUID) -> str:
+    try:
+        return BatchAnswerer(settings, ledger()).answer(job_id)
+    except (*TRANSIENT, *DATABASE_UNAVAILABLE, openai.APIConnectionError) as exc:
+        if self.request.retries < settings.analysis_task_max_retries:
+            log.warning("batch answer failed; retrying", job_id=str(job_id), error=repr(exc))
+            retry_later(self, exc, self.request.retries)
+        return _fail_job(job_id, "answer_unavailable", "The question could not be answered now.")
+    except ModelFailed as exc:
+        return _fail_job(job_id, "upstream_refused", str(exc))
+    except SoftTimeLimitExceeded:
+        return _fail_job(job_id, "processing_timeout", "Answering took too long.")
+
+
+def _fail_job(job_id: uuid.UUID, code: str, message: str) -> str:
+    return f"failed:{code}" if fail_job(ledger().sessions, job_id, code, message) else "finished"

@@ -1,10 +1,11 @@
 """Storing a scan's image: normalize it (orientation applied, metadata gone), put the original and
 the thumbnail in object storage under keys from the scan id, then hand the scan to the AI worker.
 
-Every step can run again after a crash or a redelivery without doing anything twice: each one is
+Every step can run again after a crash or a redelivery without being done twice: each one is
 checkpointed in the node's journal and skipped on the next attempt, objects are put only if absent
-(a put that a crash interrupted after S3 had it is not repeated), state moves by compare-and-set,
-and the hand-off's task id is the scan's.
+(a put that a crash interrupted after S3 had it is not repeated), and state moves by
+compare-and-set. Only the hand-off can go out twice (a crash between it and its checkpoint); its
+task id is the scan's, so the AI side recognises the copy.
 """
 
 from __future__ import annotations

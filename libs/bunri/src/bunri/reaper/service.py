@@ -11,11 +11,12 @@ from typing import Any
 
 from sqlalchemy import select
 
+from bunri.chat.batch import fail_job
 from bunri.db.base import utcnow
 from bunri.db.models import Scan, ScanStatus
 from bunri.logging import get_logger
 from bunri.messaging.dead_letters import MESSAGES, dead_letter_reason
-from bunri.messaging.tasks import ANALYZE_SCAN, STORE_SCAN_IMAGE
+from bunri.messaging.tasks import ANALYZE_SCAN, ANSWER_CHAT_BATCH, STORE_SCAN_IMAGE
 from bunri.worker.scans import ScanLedger
 
 log = get_logger(__name__)
@@ -60,6 +61,7 @@ class Reaper:
         self._handlers: dict[str, Callable[[DeadLetter], str]] = {
             STORE_SCAN_IMAGE: self._fail_scan,
             ANALYZE_SCAN: self._fail_scan,
+            ANSWER_CHAT_BATCH: self._fail_batch_job,
         }
 
     def handle(self, dead: DeadLetter) -> str:
@@ -79,6 +81,17 @@ class Reaper:
         failed = self._ledger.fail_by_id(scan_id, dead.reason, MESSAGES[dead.reason])
         outcome = f"failed:{dead.reason}" if failed is not None else "already_finished"
         log.info("dead letter reaped", scan_id=str(scan_id), reason=dead.reason, outcome=outcome)
+        return outcome
+
+    def _fail_batch_job(self, dead: DeadLetter) -> str:
+        try:
+            job_id = uuid.UUID(dead.subject or "")
+        except ValueError:
+            log.warning("dead letter without a job id; dropped", task_id=dead.task_id)
+            return "no_subject"
+        failed = fail_job(self._ledger.sessions, job_id, dead.reason, MESSAGES[dead.reason])
+        outcome = f"failed:{dead.reason}" if failed else "already_finished"
+        log.info("dead letter reaped", job_id=str(job_id), reason=dead.reason, outcome=outcome)
         return outcome
 
     def sweep(self, stalled_after: timedelta, limit: int = 500) -> int:

@@ -123,6 +123,7 @@ class Workers:
         self._names = [name for name in self.COMMANDS if reaper or name != "reaper"]
         self._processes: dict[str, subprocess.Popen[bytes]] = {}
         self._restarts = dict.fromkeys(self._names, 0)
+        self._stopping = False
 
     def start(self) -> None:
         for name in self._names:
@@ -146,12 +147,16 @@ class Workers:
         while True:
             await asyncio.sleep(2)
             for name, process in self._processes.items():
+                # A worker that exits because stop() asked it to is not restarted.
+                if self._stopping:
+                    return
                 if process.poll() is not None and self._restarts[name] < 5:
                     self._restarts[name] += 1
                     log.warning("worker exited; restarting", worker=name, code=process.returncode)
                     self._spawn(name)
 
     def stop(self) -> None:
+        self._stopping = True
         for process in self._processes.values():
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)

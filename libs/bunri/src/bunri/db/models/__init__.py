@@ -1,7 +1,14 @@
 """Every model, imported here so that `Base.metadata` is complete for Alembic and for queries."""
 
 from bunri.db.base import Base
-from bunri.db.models.chat import AnswerState, ChatMessage, ChatRole, Conversation
+from bunri.db.models.chat import (
+    AnswerState,
+    BatchStatus,
+    ChatBatchJob,
+    ChatMessage,
+    ChatRole,
+    Conversation,
+)
 from bunri.db.models.outbox_message import OutboxMessage
 from bunri.db.models.refresh_token import RefreshToken
 from bunri.db.models.scan import Scan, ScanStatus
@@ -11,6 +18,8 @@ from bunri.db.models.user import User
 __all__ = [
     "AnswerState",
     "Base",
+    "BatchStatus",
+    "ChatBatchJob",
     "ChatMessage",
     "ChatRole",
     "Conversation",

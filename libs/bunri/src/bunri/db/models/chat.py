@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -65,3 +66,27 @@ class ChatMessage(UUIDPrimaryKey, Timestamps, Base):
     sources: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONDocument)
     usage: Mapped[dict[str, Any] | None] = mapped_column(JSONDocument)
     conversation: Mapped[Conversation] = relationship(back_populates="messages")
+
+
+class BatchStatus(StrEnum):
+    QUEUED = "queued"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class ChatBatchJob(UUIDPrimaryKey, Timestamps, Base):
+    """A question answered through the `chat.batch` queue, not a live socket; written once, by
+    compare-and-set on `status` (a late or duplicated answer changes nothing)."""
+
+    __tablename__ = "chat_batch_jobs"
+    __table_args__ = (Index("ix_chat_batch_jobs_user_id_id", "user_id", "id"),)
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    question: Mapped[str] = mapped_column(Text)
+    scan_id: Mapped[uuid.UUID | None]
+    status: Mapped[BatchStatus] = mapped_column(_enum(BatchStatus), default=BatchStatus.QUEUED)
+    answer: Mapped[str | None] = mapped_column(Text)
+    sources: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONDocument)
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    completed_at: Mapped[datetime | None]

@@ -48,6 +48,14 @@ class GuideIndex:
         major_class = self._taxonomy.major(major)
         return Source(major_class, self._taxonomy.middle(major, middle))
 
+    def for_result(self, result: dict[str, Any] | None) -> Source | None:
+        """The guide of a scan's result (None without one, or for a class no longer known)."""
+        classification = (result or {}).get("classification") or {}
+        try:
+            return self.for_class(classification["major"], classification["middle"])
+        except (KeyError, LookupError):
+            return None
+
     def search(self, question: str, limit: int = MAX_SOURCES) -> list[Source]:
         """Guides whose class names the question mentions, best first: a whole name in the
         question counts most, then a word of the question inside a name (페트병 in 무색페트병),

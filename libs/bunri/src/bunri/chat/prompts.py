@@ -4,11 +4,12 @@ the question is about one, the conversation so far, and the question."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from openai.types.chat import ChatCompletionMessageParam
+from bunri.chat.grounding import Source
 
-from chat_api.grounding import Source
+if TYPE_CHECKING:
+    from openai.types.chat import ChatCompletionMessageParam
 
 SYSTEM = (
     "You are Bunri, an assistant for household waste separation in Korea (분리배출). Answer only "

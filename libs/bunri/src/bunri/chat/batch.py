@@ -1,0 +1,36 @@
+"""Batch answers' writes: each job is answered or failed once, by compare-and-set on `queued`."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session, sessionmaker
+
+from bunri.db.base import utcnow
+from bunri.db.models import BatchStatus, ChatBatchJob
+
+
+def complete_job(
+    sessions: sessionmaker[Session], job_id: uuid.UUID, answer: str, sources: list[dict[str, Any]]
+) -> bool:
+    return _finish(sessions, job_id, status=BatchStatus.COMPLETED, answer=answer, sources=sources)
+
+
+def fail_job(sessions: sessionmaker[Session], job_id: uuid.UUID, code: str, message: str) -> bool:
+    return _finish(
+        sessions, job_id, status=BatchStatus.FAILED, error_code=code, error_message=message
+    )
+
+
+def _finish(sessions: sessionmaker[Session], job_id: uuid.UUID, **values: Any) -> bool:
+    """Whether this write ended the job (False: it had ended already, or does not exist)."""
+    with sessions() as session:
+        result = session.execute(
+            update(ChatBatchJob)
+            .where(ChatBatchJob.id == job_id, ChatBatchJob.status == BatchStatus.QUEUED)
+            .values(completed_at=utcnow(), updated_at=utcnow(), **values)
+        )
+        session.commit()
+    return bool(result.rowcount)  # type: ignore[attr-defined]

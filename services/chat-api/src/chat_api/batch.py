@@ -1,0 +1,52 @@
+"""Queued questions (`POST /api/v1/chat/batch`): the job recorded and its task published to
+`chat.batch` at low priority in the same request; if the broker cannot be reached the message
+goes to the outbox in the job's transaction, and a relay publishes it later."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bunri.db.models import ChatBatchJob
+from bunri.logging import get_logger
+from bunri.messaging.errors import BrokerUnavailable
+from bunri.messaging.outbox import outbox_row
+from bunri.messaging.protocol import task_message
+from bunri.messaging.publisher import Publisher
+from bunri.messaging.tasks import ANSWER_CHAT_BATCH
+from bunri.messaging.topology import LOW_PRIORITY
+from chat_api import repository
+from chat_api.conversations import ScanNotFound
+
+log = get_logger(__name__)
+
+
+async def submit_question(
+    session: AsyncSession,
+    publisher: Publisher,
+    user_id: uuid.UUID,
+    text: str,
+    scan_id: uuid.UUID | None,
+) -> ChatBatchJob:
+    """The flushed job; the caller commits. QueueFull (503) when `chat.batch` is full."""
+    if scan_id is not None and await repository.get_users_scan(session, user_id, scan_id) is None:
+        raise ScanNotFound()
+    job = ChatBatchJob(user_id=user_id, question=text, scan_id=scan_id)
+    session.add(job)
+    await session.flush()
+    message = task_message(
+        ANSWER_CHAT_BATCH,
+        task_id=f"{ANSWER_CHAT_BATCH}:{job.id}",
+        args=[str(job.id)],
+        priority=LOW_PRIORITY,
+        argsrepr=f"('{job.id}',)",
+    )
+    try:
+        await publisher.publish(message)
+    except BrokerUnavailable as exc:
+        log.warning(
+            "broker unavailable; batch job kept in the outbox", job_id=str(job.id), error=repr(exc)
+        )
+        session.add(outbox_row(message))
+    return job
