@@ -55,6 +55,9 @@ class FakeLLM:
             return JSONResponse(
                 {"error": {"message": "scripted failure"}}, status_code=script.status
             )
+        if not body.get("stream"):
+            call.finished = True
+            return JSONResponse(_completion(body.get("model", "fake"), "".join(script.tokens)))
         return StreamingResponse(self._chunks(call, script), media_type="text/event-stream")
 
     async def _chunks(self, call: Call, script: Script) -> Any:
@@ -91,6 +94,23 @@ class FakeLLM:
         except asyncio.CancelledError:
             call.closed_early = True
             raise
+
+
+def _completion(model: str, text: str) -> dict[str, Any]:
+    return {
+        "id": "chatcmpl-fake",
+        "object": "chat.completion",
+        "created": 0,
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 1, "total_tokens": 11},
+    }
 
 
 def _chunk(model: str, delta: dict[str, Any], finish_reason: str | None) -> dict[str, Any]:
