@@ -26,8 +26,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bunri.journal import Journal, TaskRecord
-from bunri.messaging.tasks import ANALYZE_SCAN
-from bunri.messaging.topology import AI_ANALYSIS, DEFAULT_PRIORITY, TASK_EXCHANGE
+from bunri.messaging.tasks import ANALYZE_SCAN, STORE_SCAN_IMAGE, TASK_QUEUES
+from bunri.messaging.topology import DEFAULT_PRIORITY, TASK_EXCHANGE
 from tests.conftest import fresh_vhost
 from tests.scans.conftest import BIN, node_files
 from tests.scans.test_delivery import scan_api_on
@@ -257,15 +257,25 @@ def analysis_jpeg(marked: bool = False) -> bytes:
 
 def send_analysis(broker_url: str, scan_id: str, image: bytes) -> None:
     """Publish `scan.analyze` for a scan exactly as the storage worker does."""
+    _send_task(broker_url, ANALYZE_SCAN, scan_id, {"image": base64.b64encode(image).decode()})
+
+
+def send_store(broker_url: str, scan_id: str, image: bytes) -> None:
+    """Publish `scan.store_image` for a scan exactly as scan-api does."""
+    kwargs = {"image": base64.b64encode(image).decode(), "media_type": "image/jpeg"}
+    _send_task(broker_url, STORE_SCAN_IMAGE, scan_id, kwargs)
+
+
+def _send_task(broker_url: str, task: str, scan_id: str, kwargs: dict[str, Any]) -> None:
     producer = Celery("test-producer", broker=broker_url)
     producer.conf.broker_transport_options = {"confirm_publish": True}
     producer.send_task(
-        ANALYZE_SCAN,
+        task,
         args=[scan_id],
-        kwargs={"image": base64.b64encode(image).decode()},
-        task_id=f"{ANALYZE_SCAN}:{scan_id}",
+        kwargs=kwargs,
+        task_id=f"{task}:{scan_id}",
         exchange=TASK_EXCHANGE,
-        routing_key=AI_ANALYSIS.name,
+        routing_key=TASK_QUEUES[task].name,
         priority=DEFAULT_PRIORITY,
     )
     producer.close()
@@ -277,25 +287,6 @@ async def set_status(engine: AsyncEngine, scan_id: str, status: str, version: in
             text("UPDATE scans SET status = :status, version = :version WHERE id = :id"),
             {"status": status, "version": version, "id": scan_id},
         )
-
-
-def send_store(broker_url: str, scan_id: str, image: bytes) -> None:
-    """Publish `scan.store_image` for a scan exactly as scan-api does."""
-    from bunri.messaging.tasks import STORE_SCAN_IMAGE
-    from bunri.messaging.topology import IMAGE_UPLOAD
-
-    producer = Celery("test-producer", broker=broker_url)
-    producer.conf.broker_transport_options = {"confirm_publish": True}
-    producer.send_task(
-        STORE_SCAN_IMAGE,
-        args=[scan_id],
-        kwargs={"image": base64.b64encode(image).decode(), "media_type": "image/jpeg"},
-        task_id=f"{STORE_SCAN_IMAGE}:{scan_id}",
-        exchange=TASK_EXCHANGE,
-        routing_key=IMAGE_UPLOAD.name,
-        priority=DEFAULT_PRIORITY,
-    )
-    producer.close()
 
 
 def set_queue_policy(broker_url: str, queue: str, definition: dict[str, Any]) -> None:

@@ -22,6 +22,7 @@ from tests.scans.crash import (
     analysis_jpeg,
     marked_photo,
     send_analysis,
+    send_store,
     set_status,
     versions,
 )
@@ -131,8 +132,6 @@ async def test_a_redelivery_after_completion_writes_nothing_again(
     assert first["status"] == "completed"
 
     # The same messages again, as after a crash between the work and its acknowledgement.
-    from tests.scans.crash import send_store
-
     await asyncio.to_thread(send_store, crash_env["BUNRI_BROKER_URL"], scan_id, image)
     await asyncio.to_thread(send_analysis, crash_env["BUNRI_BROKER_URL"], scan_id, analysis_jpeg())
     await until(lambda: storage.log_count("redelivered task already done") == 1)

@@ -131,6 +131,9 @@ class BrokerSettings(BunriSettings):
             # py-amqp publishes without confirms by default: during a broker alarm a message
             # would vanish. With confirms, a publish returns once the broker has the message.
             return {"confirm_publish": True}
+        from bunri.messaging.filesystem import use_atomic_filesystem_transport
+
+        use_atomic_filesystem_transport()
         folder = self.broker_folder or self.state_dir / "broker"
         for part in ("queue", "processed", "control"):
             (folder / part).mkdir(parents=True, exist_ok=True)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,8 +9,7 @@ from fastapi import FastAPI
 
 from bunri.chat.grounding import guide_index
 from bunri.logging import configure_logging
-from bunri.messaging.outbox import run_relay
-from bunri.messaging.publisher import create_publisher
+from bunri.messaging.outbox import publishing
 from bunri.ratelimit import FixedWindowLimiter
 from bunri.web.app import attach_resources, create_service_app
 from bunri.web.resources import open_resources
@@ -31,19 +28,11 @@ def create_app(settings: ChatApiSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_resources(settings) as resources:
+        async with (
+            open_resources(settings) as resources,
+            publishing(settings, resources.sessionmaker) as publisher,
+        ):
             attach_resources(app, resources)
-            publisher = create_publisher(
-                settings, confirm_timeout=settings.publish_confirm_timeout_seconds
-            )
-            await publisher.start()
-            relay = asyncio.create_task(
-                run_relay(
-                    resources.sessionmaker,
-                    publisher,
-                    interval_seconds=settings.outbox_relay_interval_seconds,
-                )
-            )
             app.state.publisher = publisher
             responder = create_responder(settings)
             app.state.chat = ChatDependencies(
@@ -62,10 +51,6 @@ def create_app(settings: ChatApiSettings | None = None) -> FastAPI:
             try:
                 yield
             finally:
-                relay.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await relay
-                await publisher.close()
                 if isinstance(responder, OpenAIResponder):
                     await responder.close()
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,8 +9,7 @@ from fastapi import FastAPI
 
 from bunri.images.errors import ImageTooLarge
 from bunri.logging import configure_logging
-from bunri.messaging.outbox import run_relay
-from bunri.messaging.publisher import create_publisher
+from bunri.messaging.outbox import publishing
 from bunri.scans.views import SCANS_PATH
 from bunri.storage import create_object_store
 from bunri.web.app import attach_resources, create_service_app
@@ -34,21 +31,13 @@ def create_app(settings: ScanApiSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_resources(settings) as resources:
+        async with (
+            open_resources(settings) as resources,
+            publishing(settings, resources.sessionmaker) as publisher,
+        ):
             attach_resources(app, resources)
-            publisher = create_publisher(
-                settings, confirm_timeout=settings.publish_confirm_timeout_seconds
-            )
-            await publisher.start()
             hub = ScanEventHub(resources.redis)
             await hub.start()
-            relay = asyncio.create_task(
-                run_relay(
-                    resources.sessionmaker,
-                    publisher,
-                    interval_seconds=settings.outbox_relay_interval_seconds,
-                )
-            )
             app.state.publisher = publisher
             app.state.event_hub = hub
             app.state.object_store = create_object_store(settings)
@@ -56,11 +45,7 @@ def create_app(settings: ScanApiSettings | None = None) -> FastAPI:
             try:
                 yield
             finally:
-                relay.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await relay
                 await hub.close()
-                await publisher.close()
 
     def body_limit(path: str) -> BodyLimit:
         if path == SCANS_PATH:

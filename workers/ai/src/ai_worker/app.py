@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from functools import cache
 
-from celery.signals import worker_init, worker_process_init, worker_ready, worker_shutdown
+from celery.signals import worker_init, worker_process_init
 from sqlalchemy.pool import NullPool
 
 from ai_worker.classifier import Classifier, ModelUnavailable, load_classifier
@@ -69,15 +69,7 @@ def _parent_writes() -> DurableScanWrites:
 
 upkeep = Upkeep(journal, cache(_parent_writes), settings)
 
-
-@worker_ready.connect
-def _on_worker_ready(**_: object) -> None:
-    upkeep.start()
-
-
-@worker_shutdown.connect
-def _on_worker_shutdown(**_: object) -> None:
-    upkeep.stop()
+upkeep.run_with_the_worker()
 
 
 @worker_process_init.connect

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from celery.signals import worker_init, worker_ready, worker_shutdown
+from celery.signals import worker_init
 
 from bunri.storage import ObjectStore, create_object_store
 from bunri.worker.celery import create_celery_app, open_journal, prepare_worker
@@ -44,11 +44,4 @@ def _on_worker_init(**_: object) -> None:
     prepare_worker(app, settings, journal)
 
 
-@worker_ready.connect
-def _on_worker_ready(**_: object) -> None:
-    upkeep.start()
-
-
-@worker_shutdown.connect
-def _on_worker_shutdown(**_: object) -> None:
-    upkeep.stop()
+upkeep.run_with_the_worker()

@@ -9,6 +9,9 @@ twice; a crash between publish and delete publishes it again, which the workers'
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -17,7 +20,8 @@ from bunri.db.models import OutboxMessage
 from bunri.logging import get_logger
 from bunri.messaging.errors import BrokerUnavailable, QueueFull
 from bunri.messaging.protocol import TaskMessage
-from bunri.messaging.publisher import Publisher
+from bunri.messaging.publisher import Publisher, create_publisher
+from bunri.settings import BrokerSettings
 
 log = get_logger(__name__)
 
@@ -89,3 +93,23 @@ async def run_relay(
                 log.exception("outbox relay round failed")
         if not published:
             await asyncio.sleep(interval_seconds)
+
+
+@asynccontextmanager
+async def publishing(
+    settings: BrokerSettings, sessionmaker: async_sessionmaker[AsyncSession]
+) -> AsyncIterator[Publisher]:
+    """A service's publisher, connected, with the outbox relay running beside it; both stopped
+    on exit."""
+    publisher = create_publisher(settings, confirm_timeout=settings.publish_confirm_timeout_seconds)
+    await publisher.start()
+    relay = asyncio.create_task(
+        run_relay(sessionmaker, publisher, interval_seconds=settings.outbox_relay_interval_seconds)
+    )
+    try:
+        yield publisher
+    finally:
+        relay.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await relay
+        await publisher.close()

@@ -51,6 +51,14 @@ def read_dead_letter(body: bytes | str | None, headers: Mapping[str, Any] | None
     return DeadLetter(task_name, task_id, subject, dead_letter_reason(headers))
 
 
+def _subject_id(dead: DeadLetter) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(dead.subject or "")
+    except ValueError:
+        log.warning("dead letter without a subject id; dropped", task_id=dead.task_id)
+        return None
+
+
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value or "")
 
@@ -73,10 +81,8 @@ class Reaper:
         return handler(dead)
 
     def _fail_scan(self, dead: DeadLetter) -> str:
-        try:
-            scan_id = uuid.UUID(dead.subject or "")
-        except ValueError:
-            log.warning("dead letter without a scan id; dropped", task_id=dead.task_id)
+        scan_id = _subject_id(dead)
+        if scan_id is None:
             return "no_subject"
         failed = self._ledger.fail_by_id(scan_id, dead.reason, MESSAGES[dead.reason])
         outcome = f"failed:{dead.reason}" if failed is not None else "already_finished"
@@ -84,10 +90,8 @@ class Reaper:
         return outcome
 
     def _fail_batch_job(self, dead: DeadLetter) -> str:
-        try:
-            job_id = uuid.UUID(dead.subject or "")
-        except ValueError:
-            log.warning("dead letter without a job id; dropped", task_id=dead.task_id)
+        job_id = _subject_id(dead)
+        if job_id is None:
             return "no_subject"
         failed = fail_job(self._ledger.sessions, job_id, dead.reason, MESSAGES[dead.reason])
         outcome = f"failed:{dead.reason}" if failed else "already_finished"

@@ -8,6 +8,8 @@ import threading
 import time
 from collections.abc import Callable
 
+from celery.signals import worker_ready, worker_shutdown
+
 from bunri.journal import Journal
 from bunri.logging import get_logger
 from bunri.worker.durable import DurableScanWrites
@@ -41,6 +43,12 @@ class Upkeep:
             after_in_parent=self._round.release,
             after_in_child=self._after_fork_in_child,
         )
+
+    def run_with_the_worker(self) -> None:
+        """Start once the worker is ready (in its main process, after the pool has forked) and
+        stop with it."""
+        worker_ready.connect(lambda **_: self.start(), weak=False)
+        worker_shutdown.connect(lambda **_: self.stop(), weak=False)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="journal-upkeep", daemon=True)
