@@ -25,7 +25,7 @@ from pathlib import Path
 import uvloop
 from websockets.asyncio.client import connect
 
-from bench.stack import BIN, base_env, migrate, process, signed_in_headers
+from bench.stack import BIN, base_env, bench_vhost, migrate, process, signed_in_headers
 from tests.support.servers import free_port
 
 TOKENS = 20
@@ -111,10 +111,10 @@ def main() -> None:
     parser.add_argument("--conversations", type=int, default=500)
     parser.add_argument("--questions", type=int, default=3)
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as scratch, ExitStack() as stack:
+    with tempfile.TemporaryDirectory() as scratch, bench_vhost() as broker, ExitStack() as stack:
         logs = Path(scratch)
         auth_port, chat_port, model_port = free_port(), free_port(), free_port()
-        env = base_env("amqp://unused", logs) | {
+        env = base_env(broker, logs) | {
             "BUNRI_AUTH_API_PORT": str(auth_port),
             "BUNRI_CHAT_API_PORT": str(chat_port),
             "BUNRI_AUTH_JWKS_URL": f"http://127.0.0.1:{auth_port}/.well-known/jwks.json",
