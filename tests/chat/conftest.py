@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any
 
 import pytest
@@ -56,8 +56,11 @@ def chat_server(
         yield url
 
 
+StartChat = Callable[..., AbstractContextManager[str]]
+
+
 @pytest.fixture
-def chat_url(
+def start_chat(
     database_url: str,
     redis_url: str,
     auth_url: str,
@@ -65,8 +68,20 @@ def chat_url(
     llm: FakeLLM,
     clean_database: AsyncEngine,
     redis: Redis,
-) -> Iterator[str]:
-    with chat_server(database_url, redis_url, auth_url, broker_url, llm_base_url=llm.url) as url:
+) -> StartChat:
+    """Starts chat-api with some settings changed; it asks the local model unless
+    `llm_base_url=None` (then the guides answer)."""
+
+    def start(**overrides: Any) -> AbstractContextManager[str]:
+        settings = {"llm_base_url": llm.url} | overrides
+        return chat_server(database_url, redis_url, auth_url, broker_url, **settings)
+
+    return start
+
+
+@pytest.fixture
+def chat_url(start_chat: StartChat) -> Iterator[str]:
+    with start_chat() as url:
         yield url
 
 

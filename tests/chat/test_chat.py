@@ -13,7 +13,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from tests.chat.conftest import ask, chat_server, frames_until, open_chat
+from tests.chat.conftest import StartChat, ask, frames_until, open_chat
 from tests.conftest import new_user
 from tests.support.fake_llm import FakeLLM, Script
 
@@ -106,24 +106,12 @@ async def test_an_upstream_failure_mid_answer_is_an_error_and_a_failed_partial_a
 
 
 async def test_a_client_that_stops_reading_is_dropped_and_the_upstream_closed(
-    database_url: str,
-    redis_url: str,
-    auth_url: str,
-    broker_url: str,
-    llm: FakeLLM,
-    clean_database: object,
+    start_chat: StartChat, llm: FakeLLM, auth_url: str
 ) -> None:
     # Big fast tokens: far more than the socket buffers hold.
     llm.script = Script(tokens=["x" * 4096] * 10_000, seconds_per_token=0.002)
     user = await new_user(auth_url)
-    with chat_server(
-        database_url,
-        redis_url,
-        auth_url,
-        broker_url,
-        llm_base_url=llm.url,
-        chat_send_buffer_frames=16,
-    ) as url:
+    with start_chat(chat_send_buffer_frames=16) as url:
         socket = await open_chat(url, user, receive_buffer=4096)
         await socket.recv()
         await socket.send(json.dumps({"type": "message", "text": "종이"}))
@@ -140,23 +128,11 @@ async def test_a_client_that_stops_reading_is_dropped_and_the_upstream_closed(
 
 
 async def test_authentication_at_the_handshake_or_by_first_frame(
-    database_url: str,
-    redis_url: str,
-    auth_url: str,
-    broker_url: str,
-    llm: FakeLLM,
-    clean_database: object,
+    start_chat: StartChat, auth_url: str
 ) -> None:
     user = await new_user(auth_url)
     token = user["Authorization"].removeprefix("Bearer ")
-    with chat_server(
-        database_url,
-        redis_url,
-        auth_url,
-        broker_url,
-        llm_base_url=llm.url,
-        chat_auth_timeout_seconds=0.5,
-    ) as url:
+    with start_chat(chat_auth_timeout_seconds=0.5) as url:
         for headers, first in [
             ({"Authorization": "Bearer not-a-token"}, None),
             ({}, None),  # says nothing within the timeout
@@ -178,23 +154,11 @@ async def test_authentication_at_the_handshake_or_by_first_frame(
 
 
 async def test_one_answer_at_a_time_and_a_rate_limit(
-    database_url: str,
-    redis_url: str,
-    auth_url: str,
-    broker_url: str,
-    llm: FakeLLM,
-    clean_database: object,
+    start_chat: StartChat, llm: FakeLLM, auth_url: str
 ) -> None:
     llm.script = Script(tokens=[f"t{n} " for n in range(20)], seconds_per_token=0.02)
     user = await new_user(auth_url)
-    with chat_server(
-        database_url,
-        redis_url,
-        auth_url,
-        broker_url,
-        llm_base_url=llm.url,
-        chat_messages_per_minute=2,
-    ) as url:
+    with start_chat(chat_messages_per_minute=2) as url:
         async with await open_chat(url, user) as socket:
             await socket.recv()
             await socket.send(json.dumps({"type": "message", "text": "종이컵"}))
@@ -260,10 +224,10 @@ async def test_conversations_are_listed_read_and_deleted_by_their_owner_only(
 
 
 async def test_without_a_model_the_guides_answer_and_say_when_they_cannot(
-    database_url: str, redis_url: str, auth_url: str, broker_url: str, clean_database: object
+    start_chat: StartChat, auth_url: str
 ) -> None:
     user = await new_user(auth_url)
-    with chat_server(database_url, redis_url, auth_url, broker_url) as url:
+    with start_chat(llm_base_url=None) as url:
         async with await open_chat(url, user) as socket:
             await socket.recv()
             known = await ask(socket, "How do I throw away a glass bottle?")
@@ -278,7 +242,7 @@ async def test_without_a_model_the_guides_answer_and_say_when_they_cannot(
 
 
 async def test_the_terminal_chat_prints_answers_as_they_stream(
-    database_url: str, redis_url: str, auth_url: str, broker_url: str, clean_database: object
+    start_chat: StartChat, auth_url: str
 ) -> None:
     import io
 
@@ -287,7 +251,7 @@ async def test_the_terminal_chat_prints_answers_as_they_stream(
     user = await new_user(auth_url)
     questions = iter(["우유팩은 어떻게 버려요?", "그럼 뚜껑은요?", ""])
     out = io.StringIO()
-    with chat_server(database_url, redis_url, auth_url, broker_url) as url:
+    with start_chat(llm_base_url=None) as url:
         code = await asyncio.to_thread(
             run_chat,
             chat_url(url),
@@ -318,3 +282,23 @@ async def test_frames_that_are_not_json_objects_get_an_error_and_the_socket_live
         assert too_long[-1]["code"] == "message_too_long"
         await socket.send(json.dumps({"type": "ping"}))
         assert json.loads(await socket.recv()) == {"type": "pong"}
+
+
+async def test_a_resent_question_still_being_answered_is_not_asked_twice(
+    chat_url: str, llm: FakeLLM, auth_url: str
+) -> None:
+    user = await new_user(auth_url)
+    async with await open_chat(chat_url, user) as first:
+        await first.recv()
+        conversation_id = (await ask(first, "형광등"))[0]["conversation_id"]
+        llm.script = Script(tokens=[f"t{n} " for n in range(40)], seconds_per_token=0.02)
+        question = {"conversation_id": conversation_id, "client_msg_id": "slow"}
+        await first.send(json.dumps({"type": "message", "text": "건전지", **question}))
+        assert json.loads(await first.recv())["type"] == "start"
+        # The phone reconnects and resends while the answer still streams on the old socket.
+        async with await open_chat(chat_url, user) as second:
+            await second.recv()
+            resent = await ask(second, "건전지", **question)
+        assert (await frames_until(first))[-1]["type"] == "done"
+    assert (resent[-1]["type"], resent[-1]["code"]) == ("error", "message_in_progress")
+    assert len(llm.calls) == 2

@@ -111,6 +111,12 @@ class Supervised:
         finally:
             journal.close()
 
+    def journaled(self, task_id: str) -> TaskRecord:
+        """The task's journal record, which must exist."""
+        task = self.task(task_id)
+        assert task is not None, f"{task_id} is not in the journal"
+        return task
+
 
 @pytest.fixture(scope="session")
 def versioned_bucket(s3_endpoint: str) -> str:

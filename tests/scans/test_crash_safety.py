@@ -78,8 +78,7 @@ async def test_kill_9_mid_storage_completes_the_scan_once(
         "analyzing",
         "completed",
     ]
-    task = storage.task(task_id)
-    assert task is not None
+    task = storage.journaled(task_id)
     assert task.state is TaskState.DONE
     assert task.attempts == 2
     assert storage.starts == 2
@@ -106,8 +105,7 @@ async def test_kill_9_mid_analysis_completes_the_scan_once(
     assert done["status"] == "completed", done
     task_id = f"{ANALYZE_SCAN}:{scan_id}"
     await until(lambda: in_state(ai, task_id, TaskState.DONE))  # acknowledged right after
-    task = ai.task(task_id)
-    assert task is not None
+    task = ai.journaled(task_id)
     assert (task.attempts, task.crashes) == (2, 1)
     assert ai.starts == 1  # the child died, the worker did not
     events = await statuses_published(redis, scan_id)
@@ -160,8 +158,7 @@ async def test_a_task_that_crashes_its_worker_every_time_is_dead_lettered_as_poi
     failed = await wait_until_done(crash_client, user, poison, seconds=120)
     assert failed["status"] == "failed"
     assert failed["error"]["code"] == "poison"
-    task = storage.task(f"{STORE_SCAN_IMAGE}:{poison}")
-    assert task is not None
+    task = storage.journaled(f"{STORE_SCAN_IMAGE}:{poison}")
     assert (task.state, task.crashes) == (TaskState.DEAD_LETTERED, 3)
     assert storage.starts == 4  # three crashes, then it stayed up
 
@@ -203,8 +200,7 @@ async def test_results_wait_in_the_journal_while_postgresql_is_down(
 
     assert done["status"] == "completed", done
     await until(lambda: in_state(ai, task_id, TaskState.DONE))
-    task = ai.task(task_id)
-    assert task is not None
+    task = ai.journaled(task_id)
     assert task.attempts == 1
     assert ai.log_count("classified") == 1  # the model ran once
 
@@ -305,8 +301,7 @@ async def test_a_broker_outage_mid_storage_is_outlived_without_a_second_write(
 
     assert done["status"] == "completed", done
     assert set(versions(s3_endpoint, crash_env["BUNRI_S3_BUCKET"], scan_id).values()) == {1}
-    task = storage.task(task_id)
-    assert task is not None
+    task = storage.journaled(task_id)
     assert task.state is TaskState.DONE
     assert task.attempts >= 2  # given back during the outage, resumed after it
     assert storage.starts == 1
@@ -354,8 +349,7 @@ async def test_a_payload_that_kills_pool_children_is_poison_and_the_pool_serves_
     failed = await wait_until_done(crash_client, user, poison, seconds=90)
     assert failed["status"] == "failed"
     assert failed["error"]["code"] == "poison"
-    task = ai.task(f"{ANALYZE_SCAN}:{poison}")
-    assert task is not None
+    task = ai.journaled(f"{ANALYZE_SCAN}:{poison}")
     assert (task.state, task.crashes) == (TaskState.DEAD_LETTERED, 3)
     assert ai.starts == 1  # three pool children died; the worker never did
 

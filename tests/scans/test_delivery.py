@@ -8,7 +8,7 @@ import json
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import aio_pika
@@ -54,6 +54,13 @@ async def queued_messages(broker_url: str, queue: str = "scan.image_upload") -> 
         for message in messages:
             await message.nack(requeue=True)
         return messages
+
+
+@contextmanager
+def proxied_broker(vhost: str, *, open_now: bool = True) -> Iterator[tuple[TcpProxy, str]]:
+    """The vhost's broker behind a proxy the test can cut: (the proxy, the URL through it)."""
+    with tcp_proxy("127.0.0.1", 5672, open_now=open_now) as proxy:
+        yield proxy, f"amqp://guest:guest@127.0.0.1:{proxy.port}/{vhost.rsplit('/', 1)[1]}"
 
 
 @pytest.fixture
@@ -108,9 +115,7 @@ async def test_an_unreachable_broker_leaves_the_scan_in_the_outbox_until_it_retu
     clean_database: AsyncEngine,
     redis: Redis,
 ) -> None:
-    name = vhost.rsplit("/", 1)[1]
-    with tcp_proxy("127.0.0.1", 5672, open_now=False) as proxy:
-        url = f"amqp://guest:guest@127.0.0.1:{proxy.port}/{name}"
+    with proxied_broker(vhost, open_now=False) as (proxy, url):
         async with scan_api_on(pipeline_env, url, outbox_relay_interval_seconds=0.2) as client:
             started = time.monotonic()
             accepted = await submit(client, user, photo())
@@ -134,9 +139,7 @@ async def test_a_broker_lost_while_running_is_survived_the_same_way(
     clean_database: AsyncEngine,
     redis: Redis,
 ) -> None:
-    name = vhost.rsplit("/", 1)[1]
-    with tcp_proxy("127.0.0.1", 5672) as proxy:
-        url = f"amqp://guest:guest@127.0.0.1:{proxy.port}/{name}"
+    with proxied_broker(vhost) as (proxy, url):
         async with scan_api_on(
             pipeline_env,
             url,
@@ -163,9 +166,7 @@ async def test_the_outbox_outlives_scan_api_and_two_replicas_publish_each_scan_o
     clean_database: AsyncEngine,
     redis: Redis,
 ) -> None:
-    name = vhost.rsplit("/", 1)[1]
-    with tcp_proxy("127.0.0.1", 5672, open_now=False) as proxy:
-        url = f"amqp://guest:guest@127.0.0.1:{proxy.port}/{name}"
+    with proxied_broker(vhost, open_now=False) as (proxy, url):
         async with scan_api_on(pipeline_env, url, outbox_relay_interval_seconds=0.2) as client:
             accepted = [await submit(client, user, photo(seed=seed)) for seed in range(1, 9)]
             assert {response.status_code for response in accepted} == {202}
@@ -188,6 +189,3 @@ async def wait_for(probe: Any, value: int, seconds: float) -> None:
     while (current := await probe()) != value:
         assert time.monotonic() < deadline, f"still {current}"
         await asyncio.sleep(0.2)
-
-
-_ = TcpProxy  # re-exported for readers of this module

@@ -8,11 +8,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bunri.db.base import utcnow
 from bunri.db.models import AnswerState, ChatMessage, ChatRole, Conversation, ScanStatus
-from bunri.errors import NotFound
+from bunri.errors import Conflict, NotFound
 from bunri.ids import uuid7
 from chat_api import repository
 
@@ -27,6 +28,11 @@ class ConversationNotFound(NotFound):
 class BatchJobNotFound(NotFound):
     code = "batch_job_not_found"
     message = "No such batch job."
+
+
+class MessageInProgress(Conflict):
+    code = "message_in_progress"
+    message = "This message is already being answered; wait for that answer."
 
 
 class ScanNotFound(NotFound):
@@ -61,20 +67,24 @@ class ConversationStore:
     async def open_turn(self, question: Question) -> Turn:
         async with self._sessions() as session:
             conversation = await self._conversation(session, question)
-            if question.client_msg_id and question.conversation_id:
+            # A conversation opened by this question has no history and no earlier answers.
+            existing = question.conversation_id is not None
+            if existing and question.client_msg_id:
                 earlier = await repository.answer_to(
                     session, conversation.id, question.client_msg_id
                 )
-                if earlier is not None and earlier[1] is not None:
-                    return Turn(conversation.id, earlier[1].id, [], None, earlier[1])
+                if earlier is not None:
+                    return Turn(conversation.id, earlier.id, [], None, earlier)
             scan_result = await self._scan_result(session, question)
-            history = [
-                (message.role.value, message.text)
-                for message in await repository.recent_messages(
-                    session, conversation.id, self._history_messages
-                )
-                if message.text
-            ]
+            history = []
+            if existing:
+                history = [
+                    (message.role.value, message.text)
+                    for message in await repository.recent_messages(
+                        session, conversation.id, self._history_messages
+                    )
+                    if message.text
+                ]
             session.add(
                 ChatMessage(
                     conversation_id=conversation.id,
@@ -84,8 +94,13 @@ class ConversationStore:
                     scan_id=question.scan_id,
                 )
             )
-            conversation.updated_at = utcnow()
-            await session.commit()
+            if existing:
+                conversation.updated_at = utcnow()
+            try:
+                await session.commit()
+            except IntegrityError as exc:
+                # Its client id is taken by a question whose answer is not written yet.
+                raise MessageInProgress() from exc
             return Turn(conversation.id, uuid7(), history, scan_result)
 
     async def save_answer(

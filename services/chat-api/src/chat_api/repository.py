@@ -47,8 +47,8 @@ async def recent_messages(
 
 async def answer_to(
     session: AsyncSession, conversation_id: uuid.UUID, client_msg_id: str
-) -> tuple[ChatMessage, ChatMessage | None] | None:
-    """The question sent before under this client id, with the answer that followed it."""
+) -> ChatMessage | None:
+    """The answer that followed the question sent before under this client id, if any."""
     question = await session.scalar(
         select(ChatMessage).where(
             ChatMessage.conversation_id == conversation_id,
@@ -67,7 +67,7 @@ async def answer_to(
         .order_by(ChatMessage.id)
         .limit(1)
     )
-    return question, answer
+    return answer
 
 
 async def get_users_scan(

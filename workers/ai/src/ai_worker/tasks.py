@@ -19,7 +19,7 @@ from bunri.journal import TaskRecord
 from bunri.logging import get_logger
 from bunri.messaging.tasks import ANALYZE_SCAN, ANSWER_CHAT_BATCH
 from bunri.worker.durable import DATABASE_UNAVAILABLE
-from bunri.worker.retry import retry_later
+from bunri.worker.retry import retry_while_allowed
 
 log = get_logger(__name__)
 
@@ -47,9 +47,7 @@ def _analyze(self: Task[Any, None], task: TaskRecord, scan_id: uuid.UUID, image:
     try:
         return service.analyze(task, scan_id, pybase64.b64decode(image, validate=True))
     except TRANSIENT as exc:
-        if self.request.retries < settings.analysis_task_max_retries:
-            log.warning("analysis failed; retrying", scan_id=str(scan_id), error=repr(exc))
-            retry_later(self, exc, self.request.retries)
+        retry_while_allowed(self, exc)
         return writes().fail(
             task.task_id,
             scan_id,
@@ -82,9 +80,7 @@ def _answer(self: Task[Any, None], job_id: uuid.UUID) -> str:
     try:
         return BatchAnswerer(settings, ledger()).answer(job_id)
     except (*TRANSIENT, *DATABASE_UNAVAILABLE, openai.APIConnectionError) as exc:
-        if self.request.retries < settings.analysis_task_max_retries:
-            log.warning("batch answer failed; retrying", job_id=str(job_id), error=repr(exc))
-            retry_later(self, exc, self.request.retries)
+        retry_while_allowed(self, exc)
         return _fail_job(job_id, "answer_unavailable", "The question could not be answered now.")
     except ModelFailed as exc:
         return _fail_job(job_id, "upstream_refused", str(exc))

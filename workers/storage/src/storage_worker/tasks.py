@@ -20,7 +20,7 @@ from bunri.logging import get_logger
 from bunri.messaging.dead_letters import QUEUE_FULL
 from bunri.messaging.tasks import ANALYZE_SCAN, STORE_SCAN_IMAGE
 from bunri.messaging.topology import DEFAULT_PRIORITY
-from bunri.worker.retry import retry_later
+from bunri.worker.retry import retry_while_allowed
 from storage_worker.app import app, journal, ledger, object_store, runner, settings, writes
 from storage_worker.service import ORIGINAL, THUMBNAIL, StorageService
 
@@ -74,9 +74,7 @@ def _store(self: Task[Any, None], task: TaskRecord, scan_id: uuid.UUID, image: s
     try:
         return service().store(task, scan_id, pybase64.b64decode(image, validate=True))
     except (*TRANSIENT, *REFUSED) as exc:
-        if self.request.retries < settings.storage_task_max_retries:
-            log.warning("storage failed; retrying", scan_id=str(scan_id), error=repr(exc))
-            retry_later(self, exc, self.request.retries)
+        retry_while_allowed(self, exc)
         if isinstance(exc, REFUSED):
             return _fail(task, QUEUE_FULL, "Analysis is overloaded; please try again.")
         return _fail(

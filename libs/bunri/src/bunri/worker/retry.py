@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import random
 import time
-from typing import Any, NoReturn
+from typing import Any
 
 from celery import Task
 from celery.exceptions import Reject
+
+from bunri.logging import get_logger
+
+log = get_logger(__name__)
 
 
 def backoff_seconds(retries: int, cap: float = 60.0) -> float:
@@ -19,10 +23,20 @@ def backoff_seconds(retries: int, cap: float = 60.0) -> float:
     return ceiling / 2 + random.uniform(0, ceiling / 2)  # noqa: S311 (jitter, not secrecy)
 
 
-def retry_later(task: Task[Any, Any], exc: Exception, retries: int) -> NoReturn:
-    """Retry the task after a backoff. If the retry cannot even be published (the broker is
+def retry_while_allowed(task: Task[Any, Any], exc: Exception) -> None:
+    """Retry the task after a backoff (this raises) while it has retries left; return once it
+    has none, for the caller to give up. If the retry cannot even be published (the broker is
     away), give the message back instead: Celery would reject it to the dead-letter queue, and its
     scan would fail for an outage it should have outlived."""
+    retries = task.request.retries
+    if task.max_retries is not None and retries >= task.max_retries:
+        return
+    log.warning(
+        "transient failure; retrying",
+        task_id=task.request.id,
+        retries=retries,
+        error=repr(exc),
+    )
     try:
         raise task.retry(exc=exc, countdown=backoff_seconds(retries))
     except Reject as refused:
