@@ -1,13 +1,20 @@
 """Chat under load: 500 WebSocket conversations at once against a fake model streaming 20 tokens a
 second each, through the real chat-api process (uvicorn, one worker).
 
+Each conversation asks `--questions` questions; each answer is `--tokens` tokens long (100: five
+seconds of streaming) and the person reads it for about `--think` seconds before asking the next.
+The conversations start within the first five seconds, so all of them stream at once for most of
+the run: 500 concurrent streams are 10,000 tokens a second through one process. `--tokens 20
+--think 0` is the harsher mix in which questions, not tokens, dominate (a new question every two
+milliseconds).
+
 The fake model stamps every token with the moment it sent it, so each token's added delay is
 measured directly: from the model sending it to the client receiving it through chat-api. The time
 to first token overhead is the first token's arrival, counted from the client's send, less the
-model's own first-token time (one token interval). Prints p50/p99 of both and chat-api's peak
-memory (VmHWM).
+model's own first-token time (one token interval). Prints p50/p99 of both, the streams in flight
+at the peak, chat-api's CPU per question and per token, and its peak memory (VmHWM).
 
-    .venv/bin/python -m bench.chat [--conversations 500] [--questions 3]
+    .venv/bin/python -m bench.chat [--conversations 500] [--questions 3] [--tokens 100] [--think 2]
 """
 
 from __future__ import annotations
@@ -28,8 +35,23 @@ from websockets.asyncio.client import connect
 from bench.stack import BIN, base_env, bench_vhost, migrate, process, signed_in_headers
 from tests.support.servers import free_port
 
-TOKENS = 20
 SECONDS_PER_TOKEN = 0.05  # 20 tokens a second
+RAMP_SECONDS = 5.0
+
+
+class Streams:
+    """How many answers are streaming at once, and the most there were."""
+
+    def __init__(self) -> None:
+        self.now = 0
+        self.peak = 0
+
+    def started(self) -> None:
+        self.now += 1
+        self.peak = max(self.peak, self.now)
+
+    def ended(self) -> None:
+        self.now -= 1
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -38,23 +60,26 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 async def conversation(
-    url: str, headers: dict[str, str], questions: int, start_within: float
+    url: str, headers: dict[str, str], questions: int, think: float, streams: Streams
 ) -> tuple[list[float], list[float]]:
     """(first-token overheads, per-token added delays), in seconds."""
     first_token: list[float] = []
     added: list[float] = []
-    await asyncio.sleep(random.uniform(0, start_within))
+    await asyncio.sleep(random.uniform(0, RAMP_SECONDS))
     async with connect(
         url, additional_headers=headers, max_size=None, open_timeout=60, compression=None
     ) as socket:
         await socket.recv()  # ready
         conversation_id = None
         for number in range(questions):
+            if number:
+                await asyncio.sleep(random.uniform(0.5, 1.5) * think)  # reading the answer
             asked = time.monotonic()
             frame = {"type": "message", "text": f"페트병 질문 {number}"}
             if conversation_id:
                 frame["conversation_id"] = conversation_id
             await socket.send(json.dumps(frame))
+            streams.started()
             while True:
                 message = json.loads(await socket.recv())
                 now = time.monotonic()
@@ -66,22 +91,28 @@ async def conversation(
                         first_token.append(now - asked - SECONDS_PER_TOKEN)
                 elif message["type"] in ("done", "error"):
                     assert message["type"] == "done", message
+                    streams.ended()
                     break
     return first_token, added
 
 
-async def run(url: str, headers: dict[str, str], conversations: int, questions: int) -> None:
+async def run(
+    url: str, headers: dict[str, str], conversations: int, questions: int, think: float
+) -> int:
+    """Prints the figures; returns how many tokens arrived."""
+    streams = Streams()
     started = time.monotonic()
     results = await asyncio.gather(
-        *(conversation(url, headers, questions, 5.0) for _ in range(conversations))
+        *(conversation(url, headers, questions, think, streams) for _ in range(conversations))
     )
     elapsed = time.monotonic() - started
     first = [value for firsts, _ in results for value in firsts]
     added = [value for _, delays in results for value in delays]
     ms = 1000
     print(
-        f"{conversations} conversations x {questions} questions, {TOKENS} tokens at "
-        f"{1 / SECONDS_PER_TOKEN:.0f}/s each: {len(added)} tokens in {elapsed:.1f} s"
+        f"{conversations} conversations x {questions} questions, {len(added) // len(first)} "
+        f"tokens at {1 / SECONDS_PER_TOKEN:.0f}/s each, ~{think:g} s between questions: "
+        f"{len(added)} tokens in {elapsed:.1f} s, {streams.peak} streams at once at the peak"
     )
     print(
         f"time to first token overhead  p50 {percentile(first, 0.5) * ms:6.1f} ms"
@@ -91,6 +122,7 @@ async def run(url: str, headers: dict[str, str], conversations: int, questions: 
         f"added delay per token         p50 {percentile(added, 0.5) * ms:6.1f} ms"
         f"  p99 {percentile(added, 0.99) * ms:6.1f} ms  max {max(added) * ms:6.1f} ms"
     )
+    return len(added)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -110,6 +142,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--conversations", type=int, default=500)
     parser.add_argument("--questions", type=int, default=3)
+    parser.add_argument("--tokens", type=int, default=100, help="tokens per answer")
+    parser.add_argument("--think", type=float, default=2.0, help="seconds between questions")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch, bench_vhost() as broker, ExitStack() as stack:
         logs = Path(scratch)
@@ -128,7 +162,7 @@ def main() -> None:
             "-m",
             "tests.support.fake_llm",
             str(model_port),
-            str(TOKENS),
+            str(args.tokens),
             str(SECONDS_PER_TOKEN),
         ]
         model = stack.enter_context(process(model_command, env, logs / "model.log"))
@@ -142,17 +176,20 @@ def main() -> None:
         )
         headers = signed_in_headers(auth_url)
         ws_url = f"ws://127.0.0.1:{chat_port}/api/v1/chat/ws"
-        uvloop.run(run(ws_url, headers, 20, 1))  # warm-up: pools, the SDK's first request
+        uvloop.run(run(ws_url, headers, 20, 1, 0))  # warm-up: pools, the SDK's first request
         parties = {"chat-api": chat.pid, "fake model": model.pid, "load client": os.getpid()}
         before = {name: cpu_seconds(pid) for name, pid in parties.items()}
         started = time.monotonic()
-        uvloop.run(run(ws_url, headers, args.conversations, args.questions))
+        tokens = uvloop.run(run(ws_url, headers, args.conversations, args.questions, args.think))
         elapsed = time.monotonic() - started
-        used = ", ".join(
-            f"{name} {(cpu_seconds(pid) - before[name]) / elapsed * 100:.0f}%"
-            for name, pid in parties.items()
+        used = {name: cpu_seconds(pid) - before[name] for name, pid in parties.items()}
+        shares = ", ".join(f"{name} {used[name] / elapsed * 100:.0f}%" for name in parties)
+        print(f"CPU (of one core, 2 on this machine): {shares}")
+        questions = args.conversations * args.questions
+        print(
+            f"chat-api CPU: {used['chat-api'] / questions * 1000:.2f} ms per question with its "
+            f"answer, {used['chat-api'] / tokens * 1e6:.0f} us per token all in"
         )
-        print(f"CPU (of one core, 2 on this machine): {used}")
         print(f"chat-api peak memory (VmHWM): {peak_memory_mib(chat.pid):.0f} MiB")
 
 

@@ -44,7 +44,11 @@ def worker_number() -> int:
 @pytest.fixture(scope="session")
 def database_url() -> str:
     """A database of this pytest worker's own, created empty and migrated to head."""
-    name = f"bunri_test_{NAMESPACE}{WORKER}"
+    return migrated_database(f"bunri_test_{NAMESPACE}{WORKER}")
+
+
+def migrated_database(name: str) -> str:
+    """The URL of database `name`, created empty (dropped first) and migrated to head."""
     url = f"{POSTGRES_SERVER}/{name}"
 
     async def create() -> None:
@@ -130,7 +134,15 @@ def signing_key() -> str:
 @pytest.fixture(scope="session")
 def auth_url(database_url: str, redis_url: str, signing_key: str) -> Iterator[str]:
     """auth-api over real HTTP: scan-api fetches its JWKS, tests sign users up and in."""
-    settings = AuthApiSettings(
+    with serve_in_thread(
+        create_auth_app(auth_settings(database_url, redis_url, signing_key))
+    ) as url:
+        yield url
+
+
+def auth_settings(database_url: str, redis_url: str, signing_key: str) -> AuthApiSettings:
+    """auth-api's settings for tests: cheap password hashing, no rate limits to speak of."""
+    return AuthApiSettings(
         environment="test",
         database_url=database_url,
         redis_url=redis_url,
@@ -142,8 +154,6 @@ def auth_url(database_url: str, redis_url: str, signing_key: str) -> Iterator[st
         login_attempts_per_ip=100_000,
         signups_per_ip=100_000,
     )
-    with serve_in_thread(create_auth_app(settings)) as url:
-        yield url
 
 
 _users = iter(range(1, 10**9))

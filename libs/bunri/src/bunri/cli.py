@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
-from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
-from sqlalchemy.pool import NullPool
 
-from bunri import migrations
 from bunri.settings import BunriSettings
+
+# SQLAlchemy and Alembic are imported by the commands that use them: `bunri worker alive` runs as
+# a container health check every few seconds, and should not pay a second of imports each time.
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Bunri's command line.")
 db = typer.Typer(no_args_is_help=True, help="The database: migrations and checks.")
@@ -36,6 +38,9 @@ T = TypeVar("T")
 
 
 def _with_connection(action: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    from sqlalchemy.ext.asyncio import create_async_engine
+    from sqlalchemy.pool import NullPool
+
     async def run() -> T:
         engine = create_async_engine(BunriSettings().database_url, poolclass=NullPool)
         try:
@@ -50,6 +55,8 @@ def _with_connection(action: Callable[[AsyncConnection], Awaitable[T]]) -> T:
 @db.command()
 def upgrade(revision: str = typer.Argument("head")) -> None:
     """Create the database if it is missing, then migrate it to REVISION (default: head)."""
+    from bunri import migrations
+
     url = BunriSettings().database_url
     if asyncio.run(migrations.create_database_if_missing(url)):
         typer.echo("created the database")
@@ -60,6 +67,8 @@ def upgrade(revision: str = typer.Argument("head")) -> None:
 @db.command()
 def downgrade(revision: str) -> None:
     """Migrate the database down to REVISION ('base' empties it)."""
+    from bunri import migrations
+
     _with_connection(lambda connection: migrations.downgrade(connection, revision))
     typer.echo(f"database at {_with_connection(migrations.current_revision)}")
 
@@ -67,6 +76,8 @@ def downgrade(revision: str) -> None:
 @db.command()
 def revision(message: str) -> None:
     """Write a new migration from the difference between the models and the database."""
+    from bunri import migrations
+
     path = _with_connection(lambda connection: migrations.autogenerate(connection, message))
     typer.echo(f"wrote {path}")
 
@@ -74,6 +85,8 @@ def revision(message: str) -> None:
 @db.command()
 def check() -> None:
     """Fail unless the database is at head and the models match the migrations."""
+    from bunri import migrations
+
     current = _with_connection(migrations.current_revision)
     head = migrations.head_revision()
     if current != head:
@@ -127,6 +140,15 @@ def reaper() -> None:
     from bunri.reaper.run import run_reaper
 
     run_reaper()
+
+
+@app.command()
+def relay() -> None:
+    """Publish the outbox's waiting task messages to BUNRI_BROKER_URL, until stopped: the same
+    relay scan-api and chat-api run beside their publishers, as a process of its own."""
+    from bunri.messaging.relay import run_relay_process
+
+    run_relay_process()
 
 
 @worker.command()

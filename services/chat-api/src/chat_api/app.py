@@ -38,7 +38,7 @@ def create_app(settings: ChatApiSettings | None = None) -> FastAPI:
             app.state.chat = ChatDependencies(
                 settings=settings,
                 verifier=resources.verifier,
-                store=ConversationStore(resources.sessionmaker, settings.chat_history_messages),
+                store=ConversationStore(resources.engine, settings.chat_history_messages),
                 responder=responder,
                 limiter=FixedWindowLimiter(
                     resources.redis,

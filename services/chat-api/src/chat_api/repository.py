@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from bunri.db.models import ChatBatchJob, ChatMessage, ChatRole, Conversation, Scan
+from bunri.db.models import ChatBatchJob, Conversation, Scan
 
 
 async def get_users_conversation(
@@ -30,44 +30,6 @@ async def list_users_conversations(
     if before is not None:
         query = query.where(Conversation.id < before)
     return list((await session.scalars(query.order_by(Conversation.id.desc()).limit(limit))).all())
-
-
-async def recent_messages(
-    session: AsyncSession, conversation_id: uuid.UUID, limit: int
-) -> list[ChatMessage]:
-    """The conversation's last `limit` messages, oldest first."""
-    newest = await session.scalars(
-        select(ChatMessage)
-        .where(ChatMessage.conversation_id == conversation_id)
-        .order_by(ChatMessage.id.desc())
-        .limit(limit)
-    )
-    return list(reversed(newest.all()))
-
-
-async def answer_to(
-    session: AsyncSession, conversation_id: uuid.UUID, client_msg_id: str
-) -> ChatMessage | None:
-    """The answer that followed the question sent before under this client id, if any."""
-    question = await session.scalar(
-        select(ChatMessage).where(
-            ChatMessage.conversation_id == conversation_id,
-            ChatMessage.client_msg_id == client_msg_id,
-        )
-    )
-    if question is None:
-        return None
-    answer = await session.scalar(
-        select(ChatMessage)
-        .where(
-            ChatMessage.conversation_id == conversation_id,
-            ChatMessage.role == ChatRole.ASSISTANT,
-            ChatMessage.id > question.id,
-        )
-        .order_by(ChatMessage.id)
-        .limit(1)
-    )
-    return answer
 
 
 async def get_users_scan(

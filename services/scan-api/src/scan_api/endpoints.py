@@ -16,6 +16,7 @@ from bunri.db.models import Scan
 from bunri.scans.views import SCANS_PATH, scan_view
 from bunri.web.deps import ResourcesDep, SessionDep
 from bunri.web.errors import documented_errors
+from bunri.web.middleware import add_to_access_log
 from scan_api import repository
 from scan_api.deps import EventHubDep, ObjectStoreDep, ScanServiceDep, ScanSettingsDep
 from scan_api.errors import ImageNotStored, InvalidCursor, ScanNotFound
@@ -83,6 +84,7 @@ async def submit_scan(
         idempotency_key=upload.idempotency_key,
     )
     scan = accepted.scan
+    add_to_access_log(request.scope, scan_id=str(scan.id))
     status_url = f"{SCANS_PATH}/{scan.id}"
     body = ScanAccepted(
         scan_id=scan.id,

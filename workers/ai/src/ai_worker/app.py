@@ -10,6 +10,7 @@ from celery.signals import worker_init, worker_process_init
 from sqlalchemy.pool import NullPool
 
 from ai_worker.classifier import Classifier, ModelUnavailable, load_classifier
+from ai_worker.classifier.measured import MeasuredClassifier
 from ai_worker.settings import AiWorkerSettings
 from bunri.logging import get_logger
 from bunri.worker.celery import create_celery_app, open_journal, prepare_worker
@@ -52,7 +53,7 @@ def _load() -> Classifier | ModelUnavailable:
         log.error("model unavailable; scans will fail until it is fixed", reason=str(exc))
         return exc
     log.info("model loaded", backend=loaded.backend, model=loaded.model_name, pid=os.getpid())
-    return loaded
+    return MeasuredClassifier(loaded)
 
 
 @worker_init.connect

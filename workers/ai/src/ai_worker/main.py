@@ -18,4 +18,6 @@ def main() -> None:
         queue=QUEUES,
         name="ai",
         log_level=settings.log_level,
+        # The pool children observe; the parent serves their figures, added up.
+        metrics_multiprocess_dir=settings.metrics_multiprocess_dir,
     )

@@ -23,6 +23,7 @@ from bunri.db.models import Scan, ScanStatus
 from bunri.guides import load_taxonomy
 from bunri.journal import Journal, TaskRecord
 from bunri.logging import get_logger
+from bunri.metrics.pipeline import CLASSIFY
 from bunri.worker.durable import DATABASE_UNAVAILABLE, DurableScanWrites
 from bunri.worker.faults import crash_if_marked
 from bunri.worker.scans import ScanLedger
@@ -68,7 +69,8 @@ class AnalysisService:
         result = self._checkpointed_result(task)
         if result is None:
             try:
-                result = self._classify(task, image)
+                with CLASSIFY.time():
+                    result = self._classify(task, image)
             except ModelUnavailable as exc:
                 return self._writes.fail(task.task_id, scan_id, ModelUnavailable.code, str(exc))
             except UnreadableImage:

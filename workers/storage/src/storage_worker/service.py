@@ -18,6 +18,7 @@ from bunri.images import NormalizedImage, normalize
 from bunri.images.errors import ImageError
 from bunri.journal import Journal, TaskRecord
 from bunri.logging import get_logger
+from bunri.metrics.pipeline import HAND_OFF, NORMALIZE, STORE
 from bunri.storage import ObjectStore, scan_object_key
 from bunri.worker.faults import crash_if_marked
 from bunri.worker.scans import ScanLedger
@@ -73,22 +74,25 @@ class StorageService:
         normalized: NormalizedImage | None = None
         if not all(steps.get(step) for step in (ANALYSIS_IMAGE, ORIGINAL, THUMBNAIL)):
             try:
-                normalized = self._normalize(task, image)
+                with NORMALIZE.time():
+                    normalized = self._normalize(task, image)
             except ImageError as exc:
                 self._ledger.fail(scan, exc.code, exc.detail)
                 return f"failed:{exc.code}"
             self._journal.checkpoint(task.task_id, ANALYSIS_IMAGE, normalized.analysis)
         analysis = normalized.analysis if normalized else bytes(steps[ANALYSIS_IMAGE])
         if scan.status is ScanStatus.STORING:
-            original_key = self._put_once(task, ORIGINAL, normalized)
-            thumbnail_key = self._put_once(task, THUMBNAIL, normalized)
+            with STORE.time():
+                original_key = self._put_once(task, ORIGINAL, normalized)
+                thumbnail_key = self._put_once(task, THUMBNAIL, normalized)
             scan = self._ledger.advance(
                 scan, ScanStatus.STORED, original_key=original_key, thumbnail_key=thumbnail_key
             )
             if scan is None:
                 return "moved_on"
         if HANDED_OFF not in steps:
-            self._hand_off(scan, analysis)
+            with HAND_OFF.time():
+                self._hand_off(scan, analysis)
             self._journal.checkpoint(task.task_id, HANDED_OFF)
         return "stored"
 

@@ -19,7 +19,10 @@ from bunri.journal import TaskRecord
 from bunri.logging import get_logger
 from bunri.messaging.dead_letters import QUEUE_FULL
 from bunri.messaging.tasks import ANALYZE_SCAN, STORE_SCAN_IMAGE
-from bunri.messaging.topology import DEFAULT_PRIORITY
+from bunri.messaging.topology import AI_ANALYSIS, DEFAULT_PRIORITY
+from bunri.metrics.messaging import CONNECTION_LOST, PUBLISH_FAILURES, queue_metrics
+from bunri.metrics.messaging import QUEUE_FULL as QUEUE_FULL_REASON
+from bunri.tracing import TRACEPARENT_HEADER, outgoing_traceparent
 from bunri.worker.retry import retry_while_allowed
 from storage_worker.app import app, journal, ledger, object_store, runner, settings, writes
 from storage_worker.service import ORIGINAL, THUMBNAIL, StorageService
@@ -48,15 +51,26 @@ def service() -> StorageService:
 
 
 def hand_off(scan: Scan, analysis_image: bytes) -> None:
-    app.send_task(
-        ANALYZE_SCAN,
-        args=[str(scan.id)],
-        kwargs={"image": pybase64.b64encode(analysis_image).decode("ascii")},
-        task_id=f"{ANALYZE_SCAN}:{scan.id}",
-        priority=DEFAULT_PRIORITY,
-        argsrepr=f"('{scan.id}',)",
-        kwargsrepr=f"{{'image': <{len(analysis_image)} bytes>}}",
-    )
+    """Publish the analysis task (confirmed), in the trace of the task handing it off."""
+    traceparent = outgoing_traceparent()
+    try:
+        app.send_task(
+            ANALYZE_SCAN,
+            args=[str(scan.id)],
+            kwargs={"image": pybase64.b64encode(analysis_image).decode("ascii")},
+            task_id=f"{ANALYZE_SCAN}:{scan.id}",
+            priority=DEFAULT_PRIORITY,
+            argsrepr=f"('{scan.id}',)",
+            kwargsrepr=f"{{'image': <{len(analysis_image)} bytes>}}",
+            headers={TRACEPARENT_HEADER: traceparent} if traceparent else None,
+        )
+    except REFUSED:
+        PUBLISH_FAILURES.labels(AI_ANALYSIS.name, QUEUE_FULL_REASON).inc()
+        raise
+    except TRANSIENT:
+        PUBLISH_FAILURES.labels(AI_ANALYSIS.name, CONNECTION_LOST).inc()
+        raise
+    queue_metrics(AI_ANALYSIS.name).published.inc()
 
 
 @app.task(

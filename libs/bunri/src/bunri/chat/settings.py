@@ -20,6 +20,13 @@ class LlmSettings(BunriSettings):
     )
     llm_connect_retries: int = Field(default=2, ge=0)
     llm_max_tokens: int = Field(default=600, ge=16)
+    llm_max_connections: int = Field(
+        default=1000,
+        ge=1,
+        description="Open connections to the model, all kept alive between answers: every "
+        "stream holds one, and a new TCP (and TLS) connection per question costs more CPU "
+        "than the whole answer's tokens.",
+    )
 
     @property
     def llm_key(self) -> str:

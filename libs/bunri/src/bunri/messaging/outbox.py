@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bunri.db.models import OutboxMessage
@@ -21,12 +22,15 @@ from bunri.logging import get_logger
 from bunri.messaging.errors import BrokerUnavailable, QueueFull
 from bunri.messaging.protocol import TaskMessage
 from bunri.messaging.publisher import Publisher, create_publisher
+from bunri.metrics.messaging import OUTBOX_BACKLOG, OUTBOX_FALLBACKS, OUTBOX_RELAYED
 from bunri.settings import BrokerSettings
 
 log = get_logger(__name__)
 
 
 def outbox_row(message: TaskMessage) -> OutboxMessage:
+    """The row keeping `message` (its headers too: a relayed message carries its trace)."""
+    OUTBOX_FALLBACKS.labels(message.routing_key).inc()
     return OutboxMessage(
         task_id=message.task_id,
         task_name=message.task_name,
@@ -71,6 +75,7 @@ async def relay_once(
                 break  # the broker is still away or full: try again on the next round
             await session.delete(row)
             published += 1
+            OUTBOX_RELAYED.labels(row.routing_key).inc()
         await session.commit()
     if published:
         log.info("outbox relayed", published=published)
@@ -82,17 +87,45 @@ async def run_relay(
     publisher: Publisher,
     *,
     interval_seconds: float = 1.0,
+    on_round: Callable[[], None] | None = None,
 ) -> None:
-    """Relay forever (a service's background task); drains quickly when there is a backlog."""
+    """Relay forever (a service's background task, or `bunri relay`); drains quickly when there
+    is a backlog. `on_round` is called at the start of every round (a liveness heartbeat)."""
+    backlog = _BacklogGauge()
     while True:
+        if on_round is not None:
+            on_round()
         published = 0
         if publisher.connected:
             try:
                 published = await relay_once(sessionmaker, publisher)
             except Exception:  # a database hiccup must not end the relay
                 log.exception("outbox relay round failed")
+        await backlog.count_when_due(sessionmaker)
         if not published:
             await asyncio.sleep(interval_seconds)
+
+
+class _BacklogGauge:
+    """Counts the outbox now and then, the broker connected or not (while it is away is when the
+    figure matters); a count(*) of a table that is empty in normal times."""
+
+    def __init__(self, interval_seconds: float = 15.0) -> None:
+        self._interval_seconds = interval_seconds
+        self._counted_at: float | None = None
+
+    async def count_when_due(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+        now = time.monotonic()
+        if self._counted_at is not None and now - self._counted_at < self._interval_seconds:
+            return
+        self._counted_at = now
+        try:
+            async with sessionmaker() as session:
+                waiting = await session.scalar(select(func.count()).select_from(OutboxMessage))
+        except Exception as exc:  # the database away: the figure waits for it
+            log.warning("outbox backlog not counted", error=type(exc).__name__)
+            return
+        OUTBOX_BACKLOG.set(waiting or 0)
 
 
 @asynccontextmanager

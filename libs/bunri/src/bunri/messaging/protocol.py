@@ -18,6 +18,7 @@ import pybase64
 
 from bunri.messaging.tasks import TASK_QUEUES
 from bunri.messaging.topology import DEFAULT_PRIORITY, MAX_PRIORITY
+from bunri.tracing import TRACEPARENT_HEADER, outgoing_traceparent
 
 _ORIGIN = f"{os.getpid()}@{socket.gethostname()}"
 _EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
@@ -78,6 +79,10 @@ def task_message(
         "stamped_headers": None,
         "stamps": {},
     }
+    traceparent = outgoing_traceparent()
+    if traceparent is not None:
+        # The worker continues the publishing request's trace (see bunri.tracing).
+        headers[TRACEPARENT_HEADER] = traceparent
     body = b"".join(
         (
             b"[",

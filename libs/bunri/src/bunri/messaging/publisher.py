@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+import time
 from typing import Any, Protocol
 
 import aio_pika
@@ -23,6 +24,15 @@ from bunri.messaging.topology import (
     DEAD_LETTER_EXCHANGE,
     TASK_EXCHANGE,
     WORK_QUEUES,
+)
+from bunri.metrics.messaging import (
+    CONFIRM_TIMEOUT,
+    CONNECTION_LOST,
+    NOT_CONNECTED,
+    PUBLISH_FAILURES,
+    QUEUE_FULL,
+    UNROUTABLE,
+    queue_metrics,
 )
 from bunri.settings import BrokerSettings
 
@@ -104,25 +114,35 @@ class TaskPublisher:
             await self._connection.close()
 
     async def publish(self, message: TaskMessage) -> None:
+        queue = message.routing_key
         exchange = self._exchange
         if exchange is None or not self.connected:
+            PUBLISH_FAILURES.labels(queue, NOT_CONNECTED).inc()
             raise BrokerUnavailable("not connected to the broker")
+        started = time.perf_counter()
         try:
             confirmation = await asyncio.wait_for(
-                exchange.publish(
-                    _to_amqp(message), routing_key=message.routing_key, mandatory=True
-                ),
+                exchange.publish(_to_amqp(message), routing_key=queue, mandatory=True),
                 self._confirm_timeout,
             )
         except aiormq.exceptions.DeliveryError as exc:
             # A nack: the queue is at its length or byte limit (x-overflow reject-publish).
+            PUBLISH_FAILURES.labels(queue, QUEUE_FULL).inc()
             raise QueueFull() from exc
+        except TimeoutError as exc:
+            PUBLISH_FAILURES.labels(queue, CONFIRM_TIMEOUT).inc()
+            raise BrokerUnavailable(repr(exc)) from exc
         except (*_BROKER_GONE, aiormq.exceptions.ChannelInvalidStateError) as exc:
             # A closed channel while the robust connection reconnects is the same outage.
+            PUBLISH_FAILURES.labels(queue, CONNECTION_LOST).inc()
             raise BrokerUnavailable(repr(exc)) from exc
         if not isinstance(confirmation, aiormq.spec.Basic.Ack):
             # Returned as unroutable: the queue is missing, which a restart will redeclare.
+            PUBLISH_FAILURES.labels(queue, UNROUTABLE).inc()
             raise BrokerUnavailable(f"message not routed: {confirmation!r}")
+        confirmed = queue_metrics(queue)
+        confirmed.confirm_seconds.observe(time.perf_counter() - started)
+        confirmed.published.inc()
 
     async def _try_connect(self) -> bool:
         try:
@@ -185,7 +205,9 @@ class KombuTaskPublisher:
         try:
             await asyncio.to_thread(self._publish_blocking, message)
         except (OSError, ConnectionError) as exc:
+            PUBLISH_FAILURES.labels(message.routing_key, CONNECTION_LOST).inc()
             raise BrokerUnavailable(repr(exc)) from exc
+        queue_metrics(message.routing_key).published.inc()
 
     def _publish_blocking(self, message: TaskMessage) -> None:
         from bunri.messaging.kombu_topology import task_exchange

@@ -14,3 +14,10 @@ TASK_QUEUES: dict[str, WorkQueue] = {
     ANALYZE_SCAN: AI_ANALYSIS,
     ANSWER_CHAT_BATCH: CHAT_BATCH,
 }
+
+# What each task's first argument is: the name its log lines give it.
+TASK_SUBJECTS: dict[str, str] = {
+    STORE_SCAN_IMAGE: "scan_id",
+    ANALYZE_SCAN: "scan_id",
+    ANSWER_CHAT_BATCH: "job_id",
+}

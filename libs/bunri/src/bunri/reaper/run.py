@@ -1,6 +1,7 @@
 """`bunri reaper`: consume every `dlq.*` queue, fail what each dead letter carried, and sweep
 stalled scans now and then. Reconnects to the broker forever; a dead letter whose scan cannot be
-written (the database away) waits in its queue."""
+written (the database away) waits in its queue. Its loop beats a heartbeat file (for `bunri worker
+alive`), also while it waits for the broker."""
 
 from __future__ import annotations
 
@@ -14,11 +15,16 @@ from types import FrameType
 import kombu
 from kombu.message import Message
 
+from bunri.heartbeat import Heartbeat
 from bunri.logging import configure_logging, get_logger
 from bunri.messaging.kombu_topology import dead_letter_queues, declare_topology
-from bunri.reaper.service import Reaper, read_dead_letter
+from bunri.metrics.messaging import DEAD_LETTERS
+from bunri.metrics.server import serve_worker_metrics
+from bunri.reaper.service import DeadLetter, Reaper, read_dead_letter
 from bunri.reaper.settings import ReaperSettings
+from bunri.tracing import TRACEPARENT_HEADER, bound_span, start_span
 from bunri.worker.durable import DATABASE_UNAVAILABLE
+from bunri.worker.liveness import HEARTBEAT_MAX_AGE_SECONDS, heartbeat_age
 from bunri.worker.scans import create_ledger
 
 log = get_logger(__name__)
@@ -30,6 +36,7 @@ class ReaperProcess:
         self._reaper = Reaper(create_ledger(settings, pool_size=2))
         self._stopped = threading.Event()
         self._last_sweep = 0.0
+        self._heartbeat = Heartbeat(settings.heartbeat_file, settings.heartbeat_interval_seconds)
 
     def stop(self, *_: object) -> None:
         self._stopped.set()
@@ -38,7 +45,8 @@ class ReaperProcess:
         while not self._stopped.is_set():
             connection = kombu.Connection(self._settings.broker_url, heartbeat=30)
             try:
-                connection.ensure_connection(interval_max=5)  # forever
+                # Forever; the callback runs about once a second while it waits.
+                connection.ensure_connection(interval_max=5, callback=self._heartbeat.beat)
                 declare_topology(connection)
                 self._consume(connection)
             except (*connection.connection_errors, *connection.channel_errors) as exc:
@@ -58,6 +66,7 @@ class ReaperProcess:
             with consumer:
                 log.info("reaper consuming", queues=[queue.name for queue in consumer.queues])
                 while not self._stopped.is_set():
+                    self._heartbeat.beat()
                     # socket.timeout (a TimeoutError): nothing arrived this second.
                     with contextlib.suppress(TimeoutError):
                         connection.drain_events(timeout=1)
@@ -65,9 +74,16 @@ class ReaperProcess:
                     self._maybe_sweep()
 
     def _on_message(self, message: Message) -> None:
-        dead = read_dead_letter(message.body, message.headers)
+        headers = message.headers or {}
+        dead = read_dead_letter(message.body, headers)
+        # Its lines join the trace of the request that caused the task.
+        with bound_span(start_span(headers.get(TRACEPARENT_HEADER)), task_id=dead.task_id):
+            self._reap(message, dead)
+
+    def _reap(self, message: Message, dead: DeadLetter) -> None:
+        queue = str(message.delivery_info.get("routing_key") or "unknown")
         try:
-            self._reaper.handle(dead)
+            outcome = self._reaper.handle(dead)
         except Exception as exc:
             # The database away, or a bug: the dead letter waits in its queue either way, and
             # the reaper lives on to take the others.
@@ -75,10 +91,12 @@ class ReaperProcess:
                 log.warning("database unavailable; dead letter kept", error=type(exc).__name__)
             else:
                 log.exception("dead letter not reaped; kept", task_id=dead.task_id)
+            DEAD_LETTERS.labels(queue, dead.reason, "kept").inc()
             self._stopped.wait(1)
             message.requeue()
             return
         message.ack()
+        DEAD_LETTERS.labels(queue, dead.reason, outcome.split(":", 1)[0]).inc()
 
     def _maybe_sweep(self) -> None:
         if time.monotonic() - self._last_sweep < self._settings.reaper_sweep_interval_seconds:
@@ -96,6 +114,12 @@ def run_reaper() -> None:
         service=settings.service_name, level=settings.log_level, json=settings.log_json
     )
     process = ReaperProcess(settings)
+    if settings.metrics_port is not None:
+        serve_worker_metrics(
+            settings.metrics_port,
+            heartbeat_age=lambda: heartbeat_age(settings.heartbeat_file),
+            max_heartbeat_age=HEARTBEAT_MAX_AGE_SECONDS,
+        )
 
     def stop(signum: int, frame: FrameType | None) -> None:
         process.stop()

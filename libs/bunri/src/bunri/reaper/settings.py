@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from bunri.heartbeat import HeartbeatSettings
+from bunri.metrics.settings import MetricsSettings
 from bunri.settings import BrokerSettings
 
 
-class ReaperSettings(BrokerSettings):
+class ReaperSettings(MetricsSettings, HeartbeatSettings, BrokerSettings):
     service_name: str = "reaper"
 
     reaper_prefetch: int = Field(default=20, ge=1)

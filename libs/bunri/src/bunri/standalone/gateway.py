@@ -12,6 +12,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 Route = tuple[tuple[str, ...], FastAPI]
 
+# Which service answers which paths (DESIGN.md section 1): a path belongs to a service when it is
+# one of these prefixes or lies under one. docker-compose's gateway (infra/nginx/nginx.conf) routes
+# the same way, and tests/deploy hold the two to it.
+SERVICE_PREFIXES: dict[str, tuple[str, ...]] = {
+    "auth-api": ("/api/v1/auth", "/.well-known"),
+    "scan-api": ("/api/v1/scans", "/api/v1/guides"),
+    "chat-api": ("/api/v1/chat",),
+}
+
 
 class PathRouter:
     def __init__(self, routes: Sequence[Route]) -> None:

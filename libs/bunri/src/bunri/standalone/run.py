@@ -218,15 +218,15 @@ async def _migrate(url: str) -> None:
 
 def _gateway() -> Any:
     from auth_api.app import create_app as create_auth_app
-    from bunri.standalone.gateway import PathRouter
+    from bunri.standalone.gateway import SERVICE_PREFIXES, PathRouter
     from chat_api.app import create_app as create_chat_app
     from scan_api.app import create_app as create_scan_app
 
     return PathRouter(
         [
-            (("/api/v1/auth", "/.well-known"), create_auth_app()),
-            (("/api/v1/scans", "/api/v1/guides"), create_scan_app()),
-            (("/api/v1/chat",), create_chat_app()),
+            (SERVICE_PREFIXES["auth-api"], create_auth_app()),
+            (SERVICE_PREFIXES["scan-api"], create_scan_app()),
+            (SERVICE_PREFIXES["chat-api"], create_chat_app()),
         ]
     )
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request, Response
+from starlette.concurrency import run_in_threadpool
 
+from bunri.metrics.exposition import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from bunri.metrics.exposition import render_metrics
 from bunri.settings import BunriSettings
 from bunri.web.errors import install_error_handlers
 from bunri.web.health import health_router
@@ -40,6 +43,9 @@ def create_service_app(
     for router in routers:
         app.include_router(router)
     app.include_router(health_router(_readiness_checks))
+    # Not routed by the gateway (path routing sends only /api/... there): Prometheus scrapes
+    # each service's own port.
+    app.add_route("/metrics", _metrics, include_in_schema=False)
     app.add_middleware(
         BodySizeLimitMiddleware,
         limit_for_path=body_limit_for_path or (lambda _: BodyLimit(settings.max_body_bytes)),
@@ -51,6 +57,12 @@ def create_service_app(
 def _readiness_checks(request: Request) -> Any:
     resources: Resources = request.app.state.resources
     return resources.readiness_checks()
+
+
+async def _metrics(request: Request) -> Response:
+    # Off the event loop: rendering every histogram takes a millisecond or two.
+    body = await run_in_threadpool(render_metrics)
+    return Response(body, media_type=METRICS_CONTENT_TYPE)
 
 
 def attach_resources(app: FastAPI, resources: Resources) -> None:
@@ -76,6 +88,11 @@ def serve(
     configure_logging(
         service=settings.service_name, level=settings.log_level, json=settings.log_json
     )
+    if workers > 1:
+        # Each worker process observes; whichever answers a scrape reports them all.
+        from bunri.metrics.multiprocess import prepare_multiprocess_dir
+
+        prepare_multiprocess_dir(settings.state_dir / "metrics" / f"{settings.service_name}-{port}")
     uvicorn.run(
         app_factory,
         factory=True,

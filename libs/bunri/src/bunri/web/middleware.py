@@ -9,12 +9,13 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import structlog
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bunri.errors import BodyTooLarge, BunriError
 from bunri.logging import get_logger
+from bunri.metrics.http import UNMATCHED_ROUTE, observe_request
+from bunri.tracing import TRACEPARENT_HEADER, bound_span, start_span
 from bunri.web.errors import error_body
 
 access_log = get_logger("bunri.access")
@@ -23,15 +24,35 @@ REQUEST_ID_HEADER = "x-request-id"
 _SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
 
-def incoming_request_id(scope: Scope) -> str:
-    """The caller's X-Request-ID when it is safe to log and echo, else a fresh one."""
+_REQUEST_ID_NAME = REQUEST_ID_HEADER.encode()
+_TRACEPARENT_NAME = TRACEPARENT_HEADER.encode()
+_ACCESS_LOG_FIELDS = "access_log_fields"
+
+
+def incoming_ids(scope: Scope) -> tuple[str, bytes | None]:
+    """The caller's X-Request-ID when it is safe to log and echo, else a fresh one; and the
+    caller's traceparent, if any (one pass over the headers)."""
+    request_id: str | None = None
+    traceparent: bytes | None = None
     for name, value in scope.get("headers", ()):
-        if name == REQUEST_ID_HEADER.encode():
+        if name == _REQUEST_ID_NAME and request_id is None:
             candidate: str = value.decode("latin-1")
-            if _SAFE_REQUEST_ID.match(candidate):
-                return candidate
-            break
-    return uuid.uuid4().hex
+            request_id = candidate if _SAFE_REQUEST_ID.match(candidate) else ""
+        elif name == _TRACEPARENT_NAME and traceparent is None:
+            traceparent = value
+    return request_id or uuid.uuid4().hex, traceparent
+
+
+def add_to_access_log(scope: Scope, **fields: object) -> None:
+    """Fields for this request's access line, e.g. the id of the scan it accepted (bound to
+    the log context instead, they would outlive the request under an in-process client)."""
+    scope.setdefault("state", {}).setdefault(_ACCESS_LOG_FIELDS, {}).update(fields)
+
+
+def route_template(scope: Scope) -> str:
+    """The matched route's path template (/api/v1/scans/{scan_id}), never the raw path."""
+    path = getattr(scope.get("route"), "path", None)
+    return path if isinstance(path, str) else UNMATCHED_ROUTE
 
 
 _INTERNAL_ERROR = json.dumps(
@@ -48,7 +69,9 @@ _INTERNAL_ERROR_START: Message = {
 
 
 class RequestContextMiddleware:
-    """Gives every request an id, binds it to the log context, echoes it, logs one access line."""
+    """Gives every request an id and a span of the caller's trace (or of a new one), binds both
+    to the log context, echoes them (X-Request-ID, traceparent), logs one access line and times
+    the request for /metrics."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -57,7 +80,8 @@ class RequestContextMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        request_id = incoming_request_id(scope)
+        request_id, traceparent = incoming_ids(scope)
+        span = start_span(traceparent)
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
         status: int | None = None
@@ -66,10 +90,12 @@ class RequestContextMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+                headers = MutableHeaders(scope=message)
+                headers[REQUEST_ID_HEADER] = request_id
+                headers[TRACEPARENT_HEADER] = span.traceparent
             await send(message)
 
-        with structlog.contextvars.bound_contextvars(request_id=request_id):
+        with bound_span(span, request_id=request_id):
             try:
                 await self.app(scope, receive, send_with_id)
             except Exception:
@@ -80,12 +106,19 @@ class RequestContextMiddleware:
                     await send_with_id(_INTERNAL_ERROR_START)
                     await send_with_id({"type": "http.response.body", "body": _INTERNAL_ERROR})
             finally:
+                seconds = time.perf_counter() - started
+                route = route_template(scope)
+                if scope["type"] == "http":
+                    # A WebSocket's duration is the conversation's, not a latency.
+                    observe_request(scope["method"], route, status or 500, seconds)
                 access_log.info(
                     "request",
                     method=scope.get("method", "WS"),
                     path=scope["path"],
+                    route=route,
                     status=status or 500,
-                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                    duration_ms=round(seconds * 1000, 2),
+                    **scope["state"].get(_ACCESS_LOG_FIELDS, {}),
                 )
 
 

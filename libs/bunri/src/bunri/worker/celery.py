@@ -14,6 +14,7 @@ from bunri.messaging.kombu_topology import declare_topology, kombu_queues
 from bunri.messaging.tasks import TASK_QUEUES
 from bunri.messaging.topology import DEFAULT_PRIORITY, MAX_PRIORITY, TASK_EXCHANGE
 from bunri.worker.liveness import heartbeat_step
+from bunri.worker.observability import observe_worker
 from bunri.worker.settings import WorkerSettings
 from bunri.worker.upkeep import report_recovery
 
@@ -45,13 +46,14 @@ def create_celery_app(name: str, settings: WorkerSettings, **overrides: Any) -> 
         "task_default_priority": DEFAULT_PRIORITY,
         "task_queue_max_priority": MAX_PRIORITY,
         "worker_hijack_root_logger": False,
-        # No Celery monitoring events (progress goes through Redis, see bunri.scans.events).
-        # With confirmed publishing, the event dispatcher waited on its connection for an ack that
-        # another green thread had read: after some minutes idle, the storage worker's heartbeat
-        # event blocked forever, holding the dispatcher's lock, and the next task received froze
-        # the consumer with it.
-        "worker_send_task_events": False,
-        "task_send_sent_event": False,
+        # No Celery monitoring events by default (progress goes through Redis, see
+        # bunri.scans.events). With confirmed publishing, the event dispatcher waited on its
+        # connection for an ack that another green thread had read: after some minutes idle, the
+        # storage worker's heartbeat event blocked forever, holding the dispatcher's lock, and
+        # the next task received froze the consumer with it. BUNRI_WORKER_TASK_EVENTS turns task
+        # events on for Flower (worker heartbeats stay off: see bunri.worker.launch).
+        "worker_send_task_events": settings.worker_task_events,
+        "task_send_sent_event": settings.worker_task_events,
         # A task running when the broker connection drops finishes its work rather than being
         # killed mid-I/O (that corrupts pooled connections, or leaves a pool child's task looking
         # like a crash). Its message comes back; the journal makes the copy wait for the running
@@ -62,6 +64,7 @@ def create_celery_app(name: str, settings: WorkerSettings, **overrides: Any) -> 
     app.steps["consumer"].add(
         heartbeat_step(settings.heartbeat_file, settings.heartbeat_interval_seconds)
     )
+    observe_worker(app, settings)
     return app
 
 

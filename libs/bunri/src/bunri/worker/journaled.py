@@ -10,13 +10,15 @@ from collections.abc import Callable
 from typing import Any, NoReturn
 
 from celery import Celery, Task
-from celery.exceptions import Reject
+from celery.exceptions import Reject, Retry
 
 from bunri.journal import Journal, Outcome, TaskRecord
 from bunri.logging import get_logger
 from bunri.messaging.dead_letters import DEAD_LETTER_REASON_HEADER, POISON
 from bunri.messaging.tasks import TASK_QUEUES
 from bunri.messaging.topology import DEAD_LETTER_EXCHANGE
+from bunri.metrics.pipeline import TASK_SECONDS, TASKS_IN_PROGRESS
+from bunri.tracing import TRACEPARENT_HEADER, outgoing_traceparent
 
 log = get_logger(__name__)
 
@@ -45,14 +47,29 @@ class JournaledRunner:
                 self._give_back(task_id)
         ended = threading.Event()
         self._running_here[task_id] = ended
+        started = time.perf_counter()
+        outcome = "error"
+        in_progress = TASKS_IN_PROGRESS.labels(task.name)
+        in_progress.inc()
         try:
-            self._run(task, task_id, subject, body)
+            outcome = self._run(task, task_id, subject, body)
+        except Retry:
+            outcome = "retry"
+            raise
+        except Reject:
+            outcome = "given_back"
+            raise
         finally:
+            in_progress.dec()
+            seconds = time.perf_counter() - started
+            TASK_SECONDS.labels(task.name, outcome.split(":", 1)[0]).observe(seconds)
+            log.info("task ended", outcome=outcome, duration_ms=round(seconds * 1000, 1))
             ended.set()
             if self._running_here.get(task_id) is ended:
                 del self._running_here[task_id]
 
-    def _run(self, task: Task[Any, Any], task_id: str, subject: str, body: TaskBody) -> None:
+    def _run(self, task: Task[Any, Any], task_id: str, subject: str, body: TaskBody) -> str:
+        """How the task ended: the body's word, or what the journal decided instead."""
         start = self.journal.begin(task_id, task.name, subject)
         record = start.record
         if start.outcome is Outcome.IN_PROGRESS:
@@ -64,7 +81,7 @@ class JournaledRunner:
             log.info(
                 "redelivered task already done; acknowledged", task_id=task_id, state=record.state
             )
-            return
+            return "duplicate"
         if start.outcome is Outcome.POISON:
             log.error(
                 "task crashed its worker too often; dead-lettered as poison",
@@ -73,7 +90,7 @@ class JournaledRunner:
             )
             self._dead_letter(task, crashes=record.crashes)
             self.journal.poisoned(task_id)
-            return
+            return "poison"
         if record.attempts > 1:
             log.info(
                 "task resumed",
@@ -89,6 +106,7 @@ class JournaledRunner:
             self.journal.release(task_id, type(exc).__name__)
             raise
         self.journal.finish(task_id, outcome)
+        return outcome
 
     @staticmethod
     def _give_back(task_id: str) -> NoReturn:
@@ -112,6 +130,8 @@ class JournaledRunner:
                     "task": task.name,
                     DEAD_LETTER_REASON_HEADER: POISON,
                     "x-bunri-crashes": crashes,
+                    # The reaper's line about it joins the scan's trace.
+                    TRACEPARENT_HEADER: outgoing_traceparent(),
                 },
                 retry=True,
                 retry_policy={"max_retries": 5, "interval_start": 0.5, "interval_step": 1},

@@ -5,11 +5,26 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 
 def exec_celery_worker(
-    app_module: str, *, pool: str, concurrency: int, queue: str, name: str, log_level: str
+    app_module: str,
+    *,
+    pool: str,
+    concurrency: int,
+    queue: str,
+    name: str,
+    log_level: str,
+    metrics_multiprocess_dir: Path | None = None,
 ) -> None:
+    """`metrics_multiprocess_dir`: for a pool of processes that serves metrics, the directory
+    where every process leaves its figures; prepared here, before Celery (and prometheus_client)
+    is imported, and inherited by the pool's children."""
+    if metrics_multiprocess_dir is not None:
+        from bunri.metrics.multiprocess import prepare_multiprocess_dir
+
+        prepare_multiprocess_dir(metrics_multiprocess_dir)
     argv = [
         sys.executable,
         "-m",

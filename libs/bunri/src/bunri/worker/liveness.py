@@ -17,6 +17,9 @@ from bunri.logging import get_logger
 
 log = get_logger(__name__)
 
+# How old a heartbeat may be for its worker to count as alive (`bunri worker alive`, /healthz).
+HEARTBEAT_MAX_AGE_SECONDS = 60.0
+
 
 def write_heartbeat(path: Path, **details: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)

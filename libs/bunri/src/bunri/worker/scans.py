@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bunri.db.models import Scan, ScanStatus
 from bunri.db.sync import create_sync_engine, create_sync_sessionmaker
 from bunri.logging import get_logger
+from bunri.metrics.pipeline import SCANS_COMPLETED, SCANS_FAILED
 from bunri.scans import transitions
 from bunri.scans.events import ScanEvent, publish_event
 from bunri.settings import BunriSettings
@@ -99,6 +100,11 @@ class ScanLedger:
             updated = session.scalars(statement.returning(Scan)).first()
             session.commit()
         if updated is not None:
+            # Counted where the compare-and-set won: once per scan, whoever wrote it.
+            if updated.status is ScanStatus.COMPLETED:
+                SCANS_COMPLETED.inc()
+            elif updated.status is ScanStatus.FAILED:
+                SCANS_FAILED.labels(updated.error_code or "unknown").inc()
             try:
                 publish_event(self._redis, ScanEvent.of(updated))
             except redis.RedisError as exc:

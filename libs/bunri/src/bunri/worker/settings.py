@@ -1,4 +1,5 @@
-"""Settings every worker shares: its journal, its liveness file, and fault injection for tests."""
+"""Settings every worker shares: its journal, its liveness file, its metrics, and fault injection
+for tests."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from bunri.metrics.settings import MetricsSettings
 from bunri.settings import BrokerSettings, Environment
 
 
-class WorkerSettings(BrokerSettings):
+class WorkerSettings(MetricsSettings, BrokerSettings):
     journal_path: Path | None = Field(
         default=None,
         description="The node's journal (SQLite, WAL mode); default: "
@@ -34,6 +36,13 @@ class WorkerSettings(BrokerSettings):
     )
     heartbeat_interval_seconds: float = Field(default=5.0, gt=0)
 
+    worker_task_events: bool = Field(
+        default=False,
+        description="Send Celery task events (worker_send_task_events, task_send_sent_event) "
+        "so that Flower can show tasks. Off by default: the events share the worker's "
+        "confirmed-publishing connection (see bunri.worker.celery).",
+    )
+
     fault_crash_marker: str | None = Field(
         default=None,
         description="Tests and chaos runs only: a task whose payload holds these bytes kills its "
@@ -50,6 +59,14 @@ class WorkerSettings(BrokerSettings):
     @property
     def heartbeat_file(self) -> Path:
         return self.heartbeat_path or self.state_dir / "heartbeat" / f"{self.service_name}.json"
+
+    @property
+    def metrics_multiprocess_dir(self) -> Path | None:
+        """Where a prefork worker's processes leave their metrics for the parent to add up: one
+        directory per worker (the port tells workers of a node apart), emptied at start."""
+        if self.metrics_port is None:
+            return None
+        return self.state_dir / "metrics" / f"{self.service_name}-{self.metrics_port}"
 
     @model_validator(mode="after")
     def refuse_faults_in_production(self) -> WorkerSettings:
