@@ -26,6 +26,7 @@ import os
 import random
 import tempfile
 import time
+from collections import Counter
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -37,6 +38,7 @@ from tests.support.servers import free_port
 
 SECONDS_PER_TOKEN = 0.05  # 20 tokens a second
 RAMP_SECONDS = 5.0
+STALL_SECONDS = 60
 
 
 class Streams:
@@ -60,7 +62,12 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 async def conversation(
-    url: str, headers: dict[str, str], questions: int, think: float, streams: Streams
+    url: str,
+    headers: dict[str, str],
+    questions: int,
+    think: float,
+    streams: Streams,
+    errors: Counter[str],
 ) -> tuple[list[float], list[float]]:
     """(first-token overheads, per-token added delays), in seconds."""
     first_token: list[float] = []
@@ -80,8 +87,16 @@ async def conversation(
                 frame["conversation_id"] = conversation_id
             await socket.send(json.dumps(frame))
             streams.started()
+            last: object = "the question"
             while True:
-                message = json.loads(await socket.recv())
+                try:
+                    message = json.loads(await asyncio.wait_for(socket.recv(), STALL_SECONDS))
+                except TimeoutError:
+                    raise AssertionError(
+                        f"conversation {conversation_id}, question {number}: nothing for "
+                        f"{STALL_SECONDS} s after {last}"
+                    ) from None
+                last = message
                 now = time.monotonic()
                 if message["type"] == "start":
                     conversation_id = message["conversation_id"]
@@ -90,30 +105,37 @@ async def conversation(
                     if message["seq"] == 1:
                         first_token.append(now - asked - SECONDS_PER_TOKEN)
                 elif message["type"] in ("done", "error"):
-                    assert message["type"] == "done", message
+                    if message["type"] == "error":  # refused or failed: counted, not fatal
+                        errors[message["code"]] += 1
                     streams.ended()
                     break
     return first_token, added
 
 
 async def run(
-    url: str, headers: dict[str, str], conversations: int, questions: int, think: float
+    url: str, headers: dict[str, str], conversations: int, questions: int, tokens: int, think: float
 ) -> int:
     """Prints the figures; returns how many tokens arrived."""
     streams = Streams()
+    errors: Counter[str] = Counter()
     started = time.monotonic()
     results = await asyncio.gather(
-        *(conversation(url, headers, questions, think, streams) for _ in range(conversations))
+        *(
+            conversation(url, headers, questions, think, streams, errors)
+            for _ in range(conversations)
+        )
     )
     elapsed = time.monotonic() - started
     first = [value for firsts, _ in results for value in firsts]
     added = [value for _, delays in results for value in delays]
     ms = 1000
     print(
-        f"{conversations} conversations x {questions} questions, {len(added) // len(first)} "
+        f"{conversations} conversations x {questions} questions, {tokens} "
         f"tokens at {1 / SECONDS_PER_TOKEN:.0f}/s each, ~{think:g} s between questions: "
         f"{len(added)} tokens in {elapsed:.1f} s, {streams.peak} streams at once at the peak"
     )
+    if errors:
+        print(f"answers that ended in an error frame: {dict(errors)}")
     print(
         f"time to first token overhead  p50 {percentile(first, 0.5) * ms:6.1f} ms"
         f"  p99 {percentile(first, 0.99) * ms:6.1f} ms"
@@ -176,11 +198,14 @@ def main() -> None:
         )
         headers = signed_in_headers(auth_url)
         ws_url = f"ws://127.0.0.1:{chat_port}/api/v1/chat/ws"
-        uvloop.run(run(ws_url, headers, 20, 1, 0))  # warm-up: pools, the SDK's first request
+        # Warm-up: pools, the SDK's first request.
+        uvloop.run(run(ws_url, headers, 20, 1, args.tokens, 0))
         parties = {"chat-api": chat.pid, "fake model": model.pid, "load client": os.getpid()}
         before = {name: cpu_seconds(pid) for name, pid in parties.items()}
         started = time.monotonic()
-        tokens = uvloop.run(run(ws_url, headers, args.conversations, args.questions, args.think))
+        tokens = uvloop.run(
+            run(ws_url, headers, args.conversations, args.questions, args.tokens, args.think)
+        )
         elapsed = time.monotonic() - started
         used = {name: cpu_seconds(pid) - before[name] for name, pid in parties.items()}
         shares = ", ".join(f"{name} {used[name] / elapsed * 100:.0f}%" for name in parties)

@@ -41,17 +41,17 @@ def llm(fake_llm: FakeLLM) -> FakeLLM:
 
 @contextmanager
 def chat_server(
-    database_url: str, redis_url: str, auth_url: str, broker_url: str, **overrides: Any
+    *, database_url: str, redis_url: str, auth_url: str, broker_url: str, **overrides: Any
 ) -> Iterator[str]:
-    settings = ChatApiSettings(
-        environment="test",
-        database_url=database_url,
-        redis_url=redis_url,
-        broker_url=broker_url,
-        auth_jwks_url=f"{auth_url}/.well-known/jwks.json",
-        log_json=False,
-        **overrides,
-    )
+    defaults: dict[str, Any] = {
+        "environment": "test",
+        "database_url": database_url,
+        "redis_url": redis_url,
+        "broker_url": broker_url,
+        "auth_jwks_url": f"{auth_url}/.well-known/jwks.json",
+        "log_json": False,
+    }
+    settings = ChatApiSettings(**(defaults | overrides))
     with serve_in_thread(create_app(settings)) as url:
         yield url
 
@@ -73,8 +73,10 @@ def start_chat(
     `llm_base_url=None` (then the guides answer)."""
 
     def start(**overrides: Any) -> AbstractContextManager[str]:
-        settings = {"llm_base_url": llm.url} | overrides
-        return chat_server(database_url, redis_url, auth_url, broker_url, **settings)
+        settings = {"llm_base_url": llm.url, "database_url": database_url} | overrides
+        return chat_server(
+            redis_url=redis_url, auth_url=auth_url, broker_url=broker_url, **settings
+        )
 
     return start
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import time
 import uuid
 
@@ -103,6 +104,76 @@ async def test_an_upstream_failure_mid_answer_is_an_error_and_a_failed_partial_a
         "upstream_failed",
         "t0 t1 t2 ",
     )
+
+
+async def test_a_model_that_hangs_up_is_asked_again_then_reported(
+    start_chat: StartChat, llm: FakeLLM, auth_url: str
+) -> None:
+    """A connection the model drops before answering (down, or a kept-alive connection it had
+    just closed) is retried, up to `llm_connect_retries`; then the person is told, and can ask
+    again once the model is back."""
+    hangups = 0
+
+    async def hang_up(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal hangups
+        hangups += 1
+        writer.close()
+
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    user = await new_user(auth_url)
+    async with server:
+        with start_chat(llm_base_url=f"http://127.0.0.1:{port}/v1", llm_connect_retries=2) as url:
+            async with await open_chat(url, user) as socket:
+                await socket.recv()
+                start, error = await ask(socket, "건전지 버리기")
+    assert (error["code"], error["message_id"]) == ("upstream_unavailable", start["message_id"])
+    assert hangups == 3
+
+
+async def test_a_model_that_never_answers_is_a_timeout_asked_once(
+    start_chat: StartChat, auth_url: str
+) -> None:
+    requests = 0
+
+    async def stay_silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal requests
+        requests += 1
+        await reader.read(65536)  # the request, then nothing back
+        await asyncio.sleep(30)
+
+    server = await asyncio.start_server(stay_silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    user = await new_user(auth_url)
+    async with server:
+        with start_chat(
+            llm_base_url=f"http://127.0.0.1:{port}/v1", llm_read_timeout_seconds=0.5
+        ) as url:
+            async with await open_chat(url, user) as socket:
+                await socket.recv()
+                _, error = await ask(socket, "건전지 버리기")
+    # The model may be working on it: asking again would only double its load.
+    assert (error["code"], requests) == ("upstream_timeout", 1)
+
+
+async def test_a_database_outage_is_an_error_frame_not_a_silent_wait(
+    start_chat: StartChat, auth_url: str
+) -> None:
+    with socket.socket() as unused:
+        unused.bind(("127.0.0.1", 0))
+        closed_port = unused.getsockname()[1]
+    user = await new_user(auth_url)
+    down = f"postgresql+asyncpg://postgres@127.0.0.1:{closed_port}/bunri"
+    with start_chat(database_url=down) as url:
+        async with await open_chat(url, user) as chat:
+            await chat.recv()
+            error = json.loads(await asyncio.wait_for(_ask_once(chat), 15))
+    assert (error["type"], error["code"]) == ("error", "dependency_unavailable")
+
+
+async def _ask_once(chat: ClientConnection) -> str | bytes:
+    await chat.send(json.dumps({"type": "message", "text": "건전지 버리기"}))
+    return await chat.recv()
 
 
 async def test_a_client_that_stops_reading_is_dropped_and_the_upstream_closed(

@@ -33,7 +33,9 @@ async def test_a_queued_question_is_answered_by_the_ai_worker(
     clean_database: object,
 ) -> None:
     owner, stranger = await new_user(auth_url), await new_user(auth_url)
-    with chat_server(database_url, redis_url, auth_url, broker_url) as url:
+    with chat_server(
+        database_url=database_url, redis_url=redis_url, auth_url=auth_url, broker_url=broker_url
+    ) as url:
         async with httpx.AsyncClient(base_url=url) as client:
             accepted = await client.post(
                 "/api/v1/chat/batch", json={"text": "우유팩은 어떻게 버려요?"}, headers=owner
@@ -69,7 +71,9 @@ async def test_an_expired_batch_question_is_failed_by_the_reaper(
     await asyncio.to_thread(set_queue_policy, broker, "chat.batch", {"message-ttl": 300})
     workers.reaper()
     user = await new_user(auth_url)
-    with chat_server(database_url, redis_url, auth_url, broker) as url:
+    with chat_server(
+        database_url=database_url, redis_url=redis_url, auth_url=auth_url, broker_url=broker
+    ) as url:
         async with httpx.AsyncClient(base_url=url) as client:
             accepted = await client.post(
                 "/api/v1/chat/batch", json={"text": "건전지"}, headers=user

@@ -56,6 +56,13 @@ class BunriSettings(BaseSettings):
     )
     database_echo: bool = False
     redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_max_connections: int = Field(
+        default=100,
+        ge=1,
+        description="Connections to Redis per process; past them a command waits for one "
+        "(up to redis_pool_timeout_seconds) instead of failing.",
+    )
+    redis_pool_timeout_seconds: float = Field(default=5.0, gt=0)
 
     auth_issuer: str = "bunri-auth"
     auth_audience: str = "bunri-api"

@@ -22,9 +22,10 @@ from bunri.auth import AccessClaims, TokenVerifier
 from bunri.chat.grounding import GuideIndex, Source
 from bunri.chat.prompts import Prompt
 from bunri.db.models import AnswerState
-from bunri.errors import BunriError
+from bunri.errors import BunriError, DependencyUnavailable
 from bunri.logging import get_logger
 from bunri.ratelimit import FixedWindowLimiter
+from bunri.web.errors import DEPENDENCY_OUTAGES
 from chat_api.conversations import ConversationStore, Question, Turn
 from chat_api.responders import Delta, Finished, Responder, UpstreamError
 from chat_api.settings import ChatApiSettings
@@ -146,7 +147,12 @@ class ChatConnection:
         except FrameError as exc:
             self.send(_error(exc.code, exc.message))
             return
-        usage = await self._deps.limiter.hit(str(user.user_id))
+        try:
+            usage = await self._deps.limiter.hit(str(user.user_id))
+        except DEPENDENCY_OUTAGES as exc:
+            log.warning("rate limit not checked", error=repr(exc))
+            self.send(_error(DependencyUnavailable.code, DependencyUnavailable.message))
+            return
         if usage.exceeded:
             self.send(
                 _error("rate_limited", "Too many questions; wait a little.")
@@ -154,6 +160,7 @@ class ChatConnection:
             )
             return
         self._answer = asyncio.create_task(self._answer_question(question))
+        self._answer.add_done_callback(self._report_failure)
 
     def _question(self, user: AccessClaims, frame: dict[str, Any]) -> Question:
         text = frame.get("text")
@@ -185,6 +192,11 @@ class ChatConnection:
         except BunriError as exc:
             self.send(_error(exc.code, exc.message))
             return
+        except DEPENDENCY_OUTAGES as exc:
+            # Without this frame the person would wait for an answer that never starts.
+            log.warning("question not recorded", error=repr(exc))
+            self.send(_error(DependencyUnavailable.code, DependencyUnavailable.message))
+            return
         if turn.earlier_answer is not None:
             self._replay(turn)
             return
@@ -214,6 +226,13 @@ class ChatConnection:
             return
         await self._save(turn, said, AnswerState.COMPLETE, source_bodies, usage=finished.usage)
         self.send(_done(message_id, finished.finish_reason, finished.usage, source_bodies))
+
+    def _report_failure(self, answer: asyncio.Task[None]) -> None:
+        """A bug in an answer still ends it for the person, with an error frame."""
+        if answer.cancelled() or answer.exception() is None:
+            return
+        log.error("answer failed", exc_info=answer.exception())
+        self.send(_error("internal_error", "Something went wrong on our side."))
 
     def _sources(self, question: Question, turn: Turn) -> list[Source]:
         source = self._deps.guides.for_result(turn.scan_result)

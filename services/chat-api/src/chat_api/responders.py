@@ -122,21 +122,36 @@ class OpenAIResponder:
             )
             try:
                 return await stack.enter_async_context(request)
-            except openai.APITimeoutError as exc:
-                log.warning("model timed out", cause=repr(exc.__cause__ or exc))
-                raise UpstreamError("upstream_timeout", "The model took too long.") from exc
-            except openai.APIConnectionError as exc:
-                if attempt + 1 == attempts:
-                    raise UpstreamError(
-                        "upstream_unavailable", "The model cannot be reached right now."
-                    ) from exc
-                log.warning("model unreachable; retrying", attempt=attempt + 1)
+            except openai.APIConnectionError as exc:  # a timeout is one too
+                if not _before_sending(exc) or attempt + 1 == attempts:
+                    raise _unreachable(exc) from exc
+                log.warning(
+                    "model unreachable; retrying",
+                    attempt=attempt + 1,
+                    cause=repr(exc.__cause__ or exc),
+                )
                 await asyncio.sleep(0.2 * 2**attempt)
             except openai.APIStatusError as exc:
                 raise UpstreamError(
                     "upstream_refused", f"The model refused the request ({exc.status_code})."
                 ) from exc
         raise AssertionError("unreachable")
+
+
+def _before_sending(error: openai.APIConnectionError) -> bool:
+    """Whether the request failed before the model could have read it: no connection, or a
+    kept-alive one the server had just closed (aiohttp reports that as a connect timeout).
+    Only then is asking again safe and quick."""
+    return not isinstance(error, openai.APITimeoutError) or isinstance(
+        error.__cause__, httpx2.ConnectTimeout
+    )
+
+
+def _unreachable(error: openai.APIConnectionError) -> UpstreamError:
+    log.warning("model unreachable", cause=repr(error.__cause__ or error))
+    if _before_sending(error):
+        return UpstreamError("upstream_unavailable", "The model cannot be reached right now.")
+    return UpstreamError("upstream_timeout", "The model took too long.")
 
 
 async def _sse_data(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

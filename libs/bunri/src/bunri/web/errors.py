@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bunri.errors import BunriError, DependencyUnavailable
@@ -86,19 +87,24 @@ async def _dependency_error(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+# A database or Redis that cannot be reached, or whose connections are all taken for longer than
+# the pool waits, is an outage to wait out (503), not a bug (500).
+DEPENDENCY_OUTAGES: tuple[type[Exception], ...] = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    OperationalError,
+    InterfaceError,
+    PoolTimeout,
+    OSError,
+    TimeoutError,
+)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(BunriError, _bunri_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    # A database or Redis that cannot be reached is an outage to wait out (503), not a bug (500).
-    for outage in (
-        redis.exceptions.ConnectionError,
-        redis.exceptions.TimeoutError,
-        OperationalError,
-        InterfaceError,
-        OSError,
-        TimeoutError,
-    ):
+    for outage in DEPENDENCY_OUTAGES:
         app.add_exception_handler(outage, _dependency_error)
     # Anything else is a bug: RequestContextMiddleware answers 500 and logs it with the request id.
 

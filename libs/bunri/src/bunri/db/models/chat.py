@@ -21,10 +21,12 @@ def _enum(kind: type[StrEnum]) -> Enum:
 
 
 class Conversation(UUIDPrimaryKey, Timestamps, Base):
-    """A person's chat about recycling; `updated_at` moves with each message (lists sort by it)."""
+    """A person's chat about recycling; `updated_at` moves with each message."""
 
     __tablename__ = "conversations"
-    __table_args__ = (Index("ix_conversations_user_id_updated_at", "user_id", "updated_at"),)
+    # The list's own order (newest first, a cursor on the id): an index on user_id alone lets
+    # the planner walk the whole primary key backwards for a person with few conversations.
+    __table_args__ = (Index("ix_conversations_user_id_id", "user_id", "id"),)
 
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     title: Mapped[str] = mapped_column(String(120))
@@ -50,10 +52,16 @@ class AnswerState(StrEnum):
 
 class ChatMessage(UUIDPrimaryKey, Timestamps, Base):
     __tablename__ = "chat_messages"
-    __table_args__ = (UniqueConstraint("conversation_id", "client_msg_id"),)
+    __table_args__ = (
+        UniqueConstraint("conversation_id", "client_msg_id"),
+        # A conversation's last messages, newest first, read before every answer: with
+        # conversation_id alone, PostgreSQL's generic plan walked the primary key backwards
+        # through every message of every conversation (80 ms at 120,000 messages).
+        Index("ix_chat_messages_conversation_id_id", "conversation_id", "id"),
+    )
 
     conversation_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("conversations.id", ondelete="CASCADE"), index=True
+        ForeignKey("conversations.id", ondelete="CASCADE")
     )
     role: Mapped[ChatRole] = mapped_column(_enum(ChatRole))
     text: Mapped[str] = mapped_column(Text)
