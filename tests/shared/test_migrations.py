@@ -3,12 +3,14 @@ history walks down and up again; on PostgreSQL (production, tests) and SQLite (s
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
+from subprocess import PIPE, STDOUT
 
 import pytest
 from sqlalchemy import inspect, text
@@ -109,3 +111,26 @@ async def test_the_cli_creates_upgrades_and_checks_a_database() -> None:
         behind = run("check")
         assert behind.returncode == 1
         assert "run 'bunri db upgrade'" in behind.stderr
+
+
+async def test_nodes_that_upgrade_together_take_turns() -> None:
+    """Every API node runs `bunri db upgrade` at boot: started at once on a missing database,
+    all of them succeed and the database ends at head, created and migrated once."""
+    bunri = str(Path(sys.executable).parent / "bunri")
+    name = f"bunri_race_{NAMESPACE}{WORKER}"
+    async with fresh_postgres_database(name) as url:
+        async with fresh_postgres_database(name):
+            pass  # dropped again: the nodes must create it
+        env = {**os.environ, "BUNRI_DATABASE_URL": url}
+
+        async def bunri_db(command: str) -> tuple[int, str]:
+            node = await asyncio.create_subprocess_exec(
+                bunri, "db", command, env=env, stdout=PIPE, stderr=STDOUT
+            )
+            output, _ = await node.communicate()
+            return await node.wait(), output.decode()
+
+        outcomes = await asyncio.gather(*(bunri_db("upgrade") for _ in range(4)))
+        assert [code for code, _ in outcomes] == [0] * 4, outcomes
+        assert sum("created the database" in output for _, output in outcomes) == 1
+        assert (await bunri_db("check"))[0] == 0

@@ -13,6 +13,7 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -46,7 +47,16 @@ def next_revision_id() -> str:
     return f"{max(numbers, default=0) + 1:04d}"
 
 
+# Held for the migration's transaction: nodes that start together (every API node upgrades at
+# boot) take turns, and the later ones find nothing left to do.
+_MIGRATION_LOCK_KEY = int.from_bytes(b"bunri-db", "big") >> 1
+
+
 async def upgrade(connection: AsyncConnection, revision: str = "head") -> None:
+    if connection.dialect.name == "postgresql":
+        await connection.execute(
+            text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY}
+        )
     await connection.run_sync(lambda sync: command.upgrade(alembic_config(sync), revision))
 
 
@@ -101,13 +111,18 @@ async def create_database_if_missing(url: str) -> bool:
     )
     try:
         async with server.connect() as conn:
-            exists = await conn.scalar(
-                text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": name}
-            )
-            if exists:
+            exists_query = text("SELECT 1 FROM pg_database WHERE datname = :name")
+            if await conn.scalar(exists_query, {"name": name}):
                 return False
             quoted = conn.dialect.identifier_preparer.quote(name)
-            await conn.execute(text(f"CREATE DATABASE {quoted}"))
+            try:
+                await conn.execute(text(f"CREATE DATABASE {quoted}"))
+            except DBAPIError:
+                # Another node created it at the same moment (PostgreSQL says so as a duplicate
+                # name or a unique violation on its catalog): fine, unless it still is not there.
+                if not await conn.scalar(exists_query, {"name": name}):
+                    raise
+                return False
             return True
     finally:
         await server.dispose()
