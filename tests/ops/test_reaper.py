@@ -5,9 +5,7 @@ handles by queue, reason and outcome, and logs each in the trace of the request 
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
-from typing import Any
 
 import httpx
 from redis.asyncio import Redis
@@ -15,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.conftest import fresh_vhost
 from tests.ops.conftest import sample, scrape, wait_for_lines
-from tests.scans.conftest import BIN
+from tests.scans.conftest import BIN, wait_until_done
 from tests.scans.crash import set_queue_policy
 from tests.scans.test_delivery import scan_api_on
 from tests.support.pictures import photo
@@ -56,7 +54,8 @@ async def test_an_expired_scan_is_reaped_counted_and_traced(
                 )
                 assert accepted.status_code == 202, accepted.text
                 scan_id = accepted.json()["scan_id"]
-                scan = await wait_terminal(client, user, scan_id)
+                scan = await wait_until_done(client, user, scan_id)
+                assert scan["status"] == "failed", scan
                 assert scan["error"]["code"] == "expired", scan
                 metrics = await asyncio.to_thread(scrape, f"http://127.0.0.1:{port}/metrics")
                 async with httpx.AsyncClient(timeout=5) as probe:
@@ -68,17 +67,3 @@ async def test_an_expired_scan_is_reaped_counted_and_traced(
     (line,) = wait_for_lines(log, event="dead letter reaped", trace_id=TRACE_ID)
     assert line["scan_id"] == scan_id
     assert line["task_id"] == f"scan.store_image:{scan_id}"
-
-
-async def wait_terminal(
-    client: httpx.AsyncClient, headers: dict[str, str], scan_id: str, seconds: float = 60
-) -> dict[str, Any]:
-    deadline = time.monotonic() + seconds
-    while True:
-        body: dict[str, Any] = (
-            await client.get(f"/api/v1/scans/{scan_id}", headers=headers)
-        ).json()
-        if body["status"] == "failed" or time.monotonic() > deadline:
-            assert body["status"] == "failed", body
-            return body
-        await asyncio.sleep(0.2)
