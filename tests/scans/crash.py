@@ -263,18 +263,25 @@ def analysis_jpeg(marked: bool = False) -> bytes:
 
 def send_analysis(broker_url: str, scan_id: str, image: bytes) -> None:
     """Publish `scan.analyze` for a scan exactly as the storage worker does."""
-    _send_task(broker_url, ANALYZE_SCAN, scan_id, {"image": base64.b64encode(image).decode()})
+    _send_task(broker_url, ANALYZE_SCAN, scan_id, {"image": image})
 
 
-def send_store(broker_url: str, scan_id: str, image: bytes) -> None:
-    """Publish `scan.store_image` for a scan exactly as scan-api does."""
-    kwargs = {"image": base64.b64encode(image).decode(), "media_type": "image/jpeg"}
-    _send_task(broker_url, STORE_SCAN_IMAGE, scan_id, kwargs)
+def send_store(broker_url: str, scan_id: str, image: bytes, *, legacy_json: bool = False) -> None:
+    """Publish `scan.store_image` for a scan exactly as scan-api does, or as it did before task
+    bodies were MessagePack (JSON, the image in base64)."""
+    kwargs: dict[str, Any] = {"image": image, "media_type": "image/jpeg"}
+    if legacy_json:
+        kwargs["image"] = base64.b64encode(image).decode()
+    serializer = "json" if legacy_json else "msgpack"
+    _send_task(broker_url, STORE_SCAN_IMAGE, scan_id, kwargs, serializer)
 
 
-def _send_task(broker_url: str, task: str, scan_id: str, kwargs: dict[str, Any]) -> None:
+def _send_task(
+    broker_url: str, task: str, scan_id: str, kwargs: dict[str, Any], serializer: str = "msgpack"
+) -> None:
     producer = Celery("test-producer", broker=broker_url)
     producer.conf.broker_transport_options = {"confirm_publish": True}
+    producer.conf.task_serializer = serializer
     producer.send_task(
         task,
         args=[scan_id],

@@ -283,6 +283,18 @@ async def queue_depth(broker_url: str, queue: str = IMAGE_QUEUE) -> int:
         return count
 
 
+async def queued_task_ids(broker_url: str, queue: str = IMAGE_QUEUE) -> list[str]:
+    """The ids of the tasks ready in `queue`, taken out of it."""
+    connection = await aio_pika.connect(broker_url)
+    async with connection:
+        channel = await connection.channel()
+        declared = await channel.declare_queue(queue, passive=True)
+        ids = []
+        while (message := await declared.get(no_ack=True, fail=False)) is not None:
+            ids.append(str(message.headers["id"]))
+        return ids
+
+
 async def purge_queue(broker_url: str, queue: str = IMAGE_QUEUE) -> None:
     connection = await aio_pika.connect(broker_url)
     async with connection:

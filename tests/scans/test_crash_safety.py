@@ -11,7 +11,8 @@ import httpx
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bunri.journal import TaskState
+from bunri.ids import uuid7
+from bunri.journal import TaskRecord, TaskState
 from bunri.messaging.tasks import ANALYZE_SCAN, STORE_SCAN_IMAGE
 from bunri.scans.events import ScanEvent, stream_key
 from tests.conftest import new_user
@@ -26,6 +27,7 @@ from tests.scans.crash import (
     set_status,
     versions,
 )
+from tests.scans.helpers import purge_queue
 from tests.support.pictures import photo
 from tests.support.servers import serve_in_thread
 from tests.support.slow_proxy import SlowProxy
@@ -37,6 +39,11 @@ async def until(probe: Any, seconds: float = 60, every: float = 0.05) -> Any:
         assert time.monotonic() < deadline, "timed out"
         await asyncio.sleep(every)
     return value
+
+
+def finished(worker: Supervised, task_id: str) -> TaskRecord | None:
+    record = worker.task(task_id)
+    return record if record is not None and record.state is TaskState.DONE else None
 
 
 async def statuses_published(redis: Redis, scan_id: str) -> list[str]:
@@ -139,6 +146,40 @@ async def test_a_redelivery_after_completion_writes_nothing_again(
     assert again == first
     assert set(versions(s3_endpoint, crash_env["BUNRI_S3_BUCKET"], scan_id).values()) == {1}
     assert (await statuses_published(redis, scan_id)).count("completed") == 1
+
+
+async def test_a_message_for_a_scan_that_never_existed_is_dropped_without_side_effects(
+    workers: Workers, crash_env: dict[str, str], s3_endpoint: str
+) -> None:
+    # What a request leaves behind when its commit fails after the confirm, or when it loses an
+    # Idempotency-Key race: nobody was told 202, so there is nothing to do.
+    storage = workers.storage(BUNRI_SCAN_VISIBILITY_TIMEOUT_SECONDS="0.5")
+    scan_id = str(uuid7())
+    await asyncio.to_thread(send_store, crash_env["BUNRI_BROKER_URL"], scan_id, photo(seed=29))
+    record = await until(lambda: finished(storage, f"{STORE_SCAN_IMAGE}:{scan_id}"))
+    assert record.outcome == "no_scan"
+    assert versions(s3_endpoint, crash_env["BUNRI_S3_BUCKET"], scan_id) == {}
+
+
+async def test_a_message_in_the_former_json_encoding_is_still_processed(
+    workers: Workers,
+    crash_client: httpx.AsyncClient,
+    crash_env: dict[str, str],
+    auth_url: str,
+) -> None:
+    # Messages queued (or kept in the outbox) before the upgrade to MessagePack carry the image
+    # in base64 inside JSON.
+    user = await new_user(auth_url)
+    image = photo(seed=31)
+    scan_id = (await submit(crash_client, user, image)).json()["scan_id"]
+    await purge_queue(crash_env["BUNRI_BROKER_URL"])
+    await asyncio.to_thread(
+        send_store, crash_env["BUNRI_BROKER_URL"], scan_id, image, legacy_json=True
+    )
+    workers.storage()
+    workers.ai()
+    done = await wait_until_done(crash_client, user, scan_id)
+    assert done["status"] == "completed", done
 
 
 async def test_a_task_that_crashes_its_worker_every_time_is_dead_lettered_as_poison(

@@ -15,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bunri.db.models import OutboxMessage, Scan
+from bunri.messaging.tasks import STORE_SCAN_IMAGE
 from bunri.scans.events import stream_key
 from tests.conftest import new_user
 from tests.scans.conftest import submit, wait_until_done
@@ -22,6 +23,7 @@ from tests.scans.helpers import (
     assert_error,
     count_rows,
     queue_depth,
+    queued_task_ids,
     s3_keys,
     scan_row,
 )
@@ -113,7 +115,7 @@ async def test_concurrent_requests_with_one_key_make_one_scan(
     fresh = [r for r in responses if r.headers.get("idempotent-replayed") != "true"]
     assert len(fresh) == 1  # the one that made it
     assert await count_rows(clean_database, Scan) == 1
-    assert await queue_depth(idle_broker_url) == 1
+    await assert_the_winner_is_queued_once(idle_broker_url, clean_database, responses[0])
 
 
 async def test_concurrent_different_uploads_with_one_key_make_one_scan_and_conflicts(
@@ -134,7 +136,22 @@ async def test_concurrent_different_uploads_with_one_key_make_one_scan_and_confl
         if response.status_code == 409:
             assert_error(response, 409, "idempotency_conflict")
     assert await count_rows(clean_database, Scan) == 1
-    assert await queue_depth(idle_broker_url) == 1
+    winner = next(r for r in responses if r.status_code == 202)
+    await assert_the_winner_is_queued_once(idle_broker_url, clean_database, winner)
+
+
+async def assert_the_winner_is_queued_once(
+    broker_url: str, database: AsyncEngine, winner: httpx.Response
+) -> None:
+    """The winner's message is queued once. A loser publishes while its INSERT waits on the
+    winner's (the two run at once), so its message may be queued too, naming a scan that never
+    existed, which the storage worker drops (test_crash_safety proves it)."""
+    scan_id = winner.json()["scan_id"]
+    queued = await queued_task_ids(broker_url)
+    assert queued.count(f"{STORE_SCAN_IMAGE}:{scan_id}") == 1, queued
+    async with database.connect() as connection:
+        existing = (await connection.execute(text("SELECT id::text FROM scans"))).scalars().all()
+    assert existing == [scan_id]
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,8 @@ import pytest
 
 from bunri.journal import Journal, Outcome, TaskState
 from bunri.messaging.dead_letters import DEAD_LETTER_REASON_HEADER, dead_letter_reason
+from bunri.messaging.protocol import task_message
+from bunri.messaging.tasks import STORE_SCAN_IMAGE
 from bunri.reaper.service import read_dead_letter
 from bunri.worker.slots import Slots
 
@@ -123,8 +125,14 @@ def test_dead_letter_reasons() -> None:
             "id": "scan.store_image:x",
             "x-death": [{"reason": "expired"}],
         },
+        "application/json",
     )
     assert (dead.subject, dead.reason) == ("0194f7c5-0000-7000-8000-000000000001", "expired")
+    scan_id = "0194f7c5-0000-7000-8000-000000000002"
+    message = task_message(STORE_SCAN_IMAGE, task_id="scan.store_image:y", args=[scan_id])
+    dead = read_dead_letter(message.body, message.headers, message.content_type)
+    assert dead.subject == scan_id
+    assert read_dead_letter(b"\xc1", message.headers, message.content_type).subject == "y"
 
 
 def test_a_suspect_waits_for_every_slot_and_holds_them_all() -> None:

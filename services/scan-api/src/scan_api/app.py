@@ -41,7 +41,7 @@ def create_app(settings: ScanApiSettings | None = None) -> FastAPI:
             app.state.publisher = publisher
             app.state.event_hub = hub
             app.state.object_store = create_object_store(settings)
-            app.state.scan_service = ScanService(settings, publisher)
+            app.state.scan_service = ScanService(settings, publisher, resources.engine)
             try:
                 yield
             finally:

@@ -68,7 +68,6 @@ _UPLOAD_SCHEMA = {
 async def submit_scan(
     request: Request,
     user: CurrentUser,
-    session: SessionDep,
     scans: ScanServiceDep,
     settings: ScanSettingsDep,
 ) -> JSONResponse:
@@ -77,18 +76,16 @@ async def submit_scan(
         request, max_note_chars=settings.max_note_chars, max_image_bytes=settings.max_image_bytes
     )
     accepted = await scans.accept(
-        session,
         user_id=user.user_id,
         image=upload.image,
         note=upload.note,
         idempotency_key=upload.idempotency_key,
     )
-    scan = accepted.scan
-    add_to_access_log(request.scope, scan_id=str(scan.id))
-    status_url = f"{SCANS_PATH}/{scan.id}"
+    add_to_access_log(request.scope, scan_id=str(accepted.scan_id))
+    status_url = f"{SCANS_PATH}/{accepted.scan_id}"
     body = ScanAccepted(
-        scan_id=scan.id,
-        status=scan.status,
+        scan_id=accepted.scan_id,
+        status=accepted.status,
         status_url=status_url,
         events_url=f"{status_url}/events",
     )

@@ -6,7 +6,6 @@ import uuid
 from typing import Any
 
 import openai
-import pybase64
 import sqlalchemy.exc
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
@@ -17,6 +16,7 @@ from ai_worker.service import AnalysisService
 from bunri.chat.batch import fail_job
 from bunri.journal import TaskRecord
 from bunri.logging import get_logger
+from bunri.messaging.protocol import binary_argument
 from bunri.messaging.tasks import ANALYZE_SCAN, ANSWER_CHAT_BATCH
 from bunri.worker.durable import DATABASE_UNAVAILABLE
 from bunri.worker.retry import retry_while_allowed
@@ -38,14 +38,16 @@ TRANSIENT = (
     time_limit=180,
     max_retries=settings.analysis_task_max_retries,
 )
-def analyze_scan(self: Task[Any, None], scan_id: str, *, image: str) -> None:
+def analyze_scan(self: Task[Any, None], scan_id: str, *, image: bytes | str) -> None:
     runner.run(self, scan_id, lambda task: _analyze(self, task, uuid.UUID(scan_id), image))
 
 
-def _analyze(self: Task[Any, None], task: TaskRecord, scan_id: uuid.UUID, image: str) -> str:
+def _analyze(
+    self: Task[Any, None], task: TaskRecord, scan_id: uuid.UUID, image: bytes | str
+) -> str:
     service = AnalysisService(settings, ledger(), writes(), journal, classifier())
     try:
-        return service.analyze(task, scan_id, pybase64.b64decode(image, validate=True))
+        return service.analyze(task, scan_id, binary_argument(image))
     except TRANSIENT as exc:
         retry_while_allowed(self, exc)
         return writes().fail(

@@ -9,7 +9,6 @@ from typing import Any
 import amqp.exceptions
 import botocore.exceptions
 import kombu.exceptions
-import pybase64
 import sqlalchemy.exc
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
@@ -18,6 +17,7 @@ from bunri.db.models import Scan
 from bunri.journal import TaskRecord
 from bunri.logging import get_logger
 from bunri.messaging.dead_letters import QUEUE_FULL
+from bunri.messaging.protocol import binary_argument
 from bunri.messaging.tasks import ANALYZE_SCAN, STORE_SCAN_IMAGE
 from bunri.messaging.topology import AI_ANALYSIS, DEFAULT_PRIORITY
 from bunri.metrics.messaging import CONNECTION_LOST, PUBLISH_FAILURES, queue_metrics
@@ -57,7 +57,7 @@ def hand_off(scan: Scan, analysis_image: bytes) -> None:
         app.send_task(
             ANALYZE_SCAN,
             args=[str(scan.id)],
-            kwargs={"image": pybase64.b64encode(analysis_image).decode("ascii")},
+            kwargs={"image": analysis_image},
             task_id=f"{ANALYZE_SCAN}:{scan.id}",
             priority=DEFAULT_PRIORITY,
             argsrepr=f"('{scan.id}',)",
@@ -80,13 +80,15 @@ def hand_off(scan: Scan, analysis_image: bytes) -> None:
     time_limit=90,
     max_retries=settings.storage_task_max_retries,
 )
-def store_scan_image(self: Task[Any, None], scan_id: str, *, image: str, media_type: str) -> None:
+def store_scan_image(
+    self: Task[Any, None], scan_id: str, *, image: bytes | str, media_type: str
+) -> None:
     runner.run(self, scan_id, lambda task: _store(self, task, uuid.UUID(scan_id), image))
 
 
-def _store(self: Task[Any, None], task: TaskRecord, scan_id: uuid.UUID, image: str) -> str:
+def _store(self: Task[Any, None], task: TaskRecord, scan_id: uuid.UUID, image: bytes | str) -> str:
     try:
-        return service().store(task, scan_id, pybase64.b64decode(image, validate=True))
+        return service().store(task, scan_id, binary_argument(image))
     except (*TRANSIENT, *REFUSED) as exc:
         retry_while_allowed(self, exc)
         if isinstance(exc, REFUSED):

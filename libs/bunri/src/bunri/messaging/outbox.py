@@ -13,9 +13,10 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import func, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from bunri.db.models import OutboxMessage
 from bunri.logging import get_logger
@@ -30,15 +31,25 @@ log = get_logger(__name__)
 
 def outbox_row(message: TaskMessage) -> OutboxMessage:
     """The row keeping `message` (its headers too: a relayed message carries its trace)."""
+    return OutboxMessage(**_outbox_columns(message))
+
+
+async def keep_in_outbox(connection: AsyncConnection, message: TaskMessage) -> None:
+    """`outbox_row` for a caller that holds a connection rather than a session."""
+    await connection.execute(insert(OutboxMessage).values(_outbox_columns(message)))
+
+
+def _outbox_columns(message: TaskMessage) -> dict[str, Any]:
     OUTBOX_FALLBACKS.labels(message.routing_key).inc()
-    return OutboxMessage(
-        task_id=message.task_id,
-        task_name=message.task_name,
-        routing_key=message.routing_key,
-        priority=message.priority,
-        headers=message.headers,
-        body=message.body,
-    )
+    return {
+        "task_id": message.task_id,
+        "task_name": message.task_name,
+        "routing_key": message.routing_key,
+        "priority": message.priority,
+        "headers": message.headers,
+        "body": message.body,
+        "content_type": message.content_type,
+    }
 
 
 def message_of(row: OutboxMessage) -> TaskMessage:
@@ -49,6 +60,7 @@ def message_of(row: OutboxMessage) -> TaskMessage:
         priority=row.priority,
         headers=row.headers,
         body=row.body,
+        content_type=row.content_type,
     )
 
 

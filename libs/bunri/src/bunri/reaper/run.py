@@ -75,7 +75,7 @@ class ReaperProcess:
 
     def _on_message(self, message: Message) -> None:
         headers = message.headers or {}
-        dead = read_dead_letter(message.body, headers)
+        dead = read_dead_letter(message.body, headers, message.content_type)
         # Its lines join the trace of the request that caused the task.
         with bound_span(start_span(headers.get(TRACEPARENT_HEADER)), task_id=dead.task_id):
             self._reap(message, dead)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import contextlib
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -16,6 +16,7 @@ from bunri.db.base import utcnow
 from bunri.db.models import Scan, ScanStatus
 from bunri.logging import get_logger
 from bunri.messaging.dead_letters import MESSAGES, dead_letter_reason
+from bunri.messaging.protocol import task_arguments
 from bunri.messaging.tasks import ANALYZE_SCAN, ANSWER_CHAT_BATCH, STORE_SCAN_IMAGE
 from bunri.worker.scans import ScanLedger
 
@@ -33,18 +34,19 @@ class DeadLetter:
     reason: str
 
 
-def read_dead_letter(body: bytes | str | None, headers: Mapping[str, Any] | None) -> DeadLetter:
+def read_dead_letter(
+    body: bytes | str | None, headers: Mapping[str, Any] | None, content_type: str | None
+) -> DeadLetter:
     """The task, its subject (a scan id: the first argument) and why it died."""
     headers = headers or {}
     task_name = _text(headers.get("task"))
     task_id = _text(headers.get("id"))
     subject: str | None = None
-    try:
-        arguments = json.loads(body or b"")
-        if isinstance(arguments, list) and arguments and arguments[0]:
-            subject = str(arguments[0][0])
-    except (ValueError, TypeError, IndexError, KeyError):
-        pass
+    raw = body.encode() if isinstance(body, str) else body or b""
+    with contextlib.suppress(ValueError):
+        args, _ = task_arguments(raw, content_type)
+        if args:
+            subject = str(args[0])
     if subject is None and ":" in task_id:
         # Our task ids are "<task name>:<scan id>".
         subject = task_id.rsplit(":", 1)[1]

@@ -1,6 +1,7 @@
 """The Celery app every worker builds, configured for at-least-once delivery without losing work:
 late acks, a task whose worker died goes back to its queue, one message prefetched at a time,
-JSON only, confirmed publishes, and queues declared exactly as the broker's definitions."""
+MessagePack (JSON still read), confirmed publishes, and queues declared exactly as the broker's
+definitions."""
 
 from __future__ import annotations
 
@@ -31,8 +32,10 @@ def create_celery_app(name: str, settings: WorkerSettings, **overrides: Any) -> 
         # time limit comes back, and the journal counts it as a crash.
         "task_acks_on_failure_or_timeout": False,
         "worker_prefetch_multiplier": 1,
-        "task_serializer": "json",
-        "accept_content": ["json"],
+        # As scan-api publishes (bunri.messaging.protocol): a photo travels as bytes. JSON is
+        # still read, for messages published before the change (the outbox keeps some).
+        "task_serializer": "msgpack",
+        "accept_content": ["msgpack", "json"],
         "task_ignore_result": True,
         "broker_transport_options": settings.broker_transport_options(),
         "broker_connection_retry_on_startup": True,

@@ -20,5 +20,6 @@ class OutboxMessage(UUIDPrimaryKey, Timestamps, Base):
     priority: Mapped[int]
     headers: Mapped[dict[str, Any]] = mapped_column(JSONDocument)
     body: Mapped[bytes] = mapped_column(LargeBinary)
+    content_type: Mapped[str] = mapped_column(String(64), server_default="application/json")
     attempts: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
