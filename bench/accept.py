@@ -5,7 +5,7 @@ latency counts from the scheduled start, so a slow server cannot hide its queuei
 closed loop of concurrent clients for the most it can take. The real scan-api process serves it
 (uvicorn, one worker) with the real auth-api for tokens, RabbitMQ, PostgreSQL and Redis.
 
-    .venv/bin/python -m bench.accept [--seconds 10]
+    .venv/bin/python -m bench.accept [--seconds 10] [--rates 10 30 100] [--clients 50 (0: none)]
 """
 
 from __future__ import annotations
@@ -121,6 +121,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=50)
+    parser.add_argument("--rates", type=float, nargs="*", default=[10.0, 30.0, 100.0])
     args = parser.parse_args()
     image = photo_of_size(IMAGE_BYTES)
     print(
@@ -145,12 +146,15 @@ def main() -> None:
             request = multipart_request(
                 endpoint, headers, "image", "photo.jpg", image, "image/jpeg"
             )
-            for rate in (10.0, 30.0, 100.0):
+            for rate in args.rates:
                 result = uvloop.run(measure(open_loop, endpoint, request, rate, args.seconds))
                 print(result.line(), flush=True)
                 uvloop.run(purge(broker, "scan.image_upload"))
-            result = uvloop.run(measure(closed_loop, endpoint, request, args.clients, args.seconds))
-            print(result.line(), flush=True)
+            if args.clients:
+                result = uvloop.run(
+                    measure(closed_loop, endpoint, request, args.clients, args.seconds)
+                )
+                print(result.line(), flush=True)
 
 
 if __name__ == "__main__":

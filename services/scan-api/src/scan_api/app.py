@@ -13,6 +13,7 @@ from bunri.messaging.outbox import publishing
 from bunri.scans.views import SCANS_PATH
 from bunri.storage import create_object_store
 from bunri.web.app import attach_resources, create_service_app
+from bunri.web.memory import keep_freed_upload_buffers
 from bunri.web.middleware import BodyLimit
 from bunri.web.resources import open_resources
 from scan_api import endpoints, guides
@@ -28,6 +29,7 @@ def create_app(settings: ScanApiSettings | None = None) -> FastAPI:
     configure_logging(
         service=settings.service_name, level=settings.log_level, json=settings.log_json
     )
+    keep_freed_upload_buffers(settings.max_image_bytes + MULTIPART_OVERHEAD_BYTES)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
