@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import re
+import signal
 import time
 from typing import Any
 
@@ -180,6 +183,39 @@ async def test_a_message_in_the_former_json_encoding_is_still_processed(
     workers.ai()
     done = await wait_until_done(crash_client, user, scan_id)
     assert done["status"] == "completed", done
+
+
+async def test_a_killed_inference_process_costs_no_scan(
+    workers: Workers, crash_client: httpx.AsyncClient, auth_url: str
+) -> None:
+    # The pool children's images share forward passes in one inference process (DESIGN.md,
+    # issue 7): its death must cost no more than a pool child's.
+    workers.storage()
+    ai = workers.ai()
+    user = await new_user(auth_url)
+    first = (await submit(crash_client, user, photo(seed=33))).json()["scan_id"]
+    assert (await wait_until_done(crash_client, user, first))["status"] == "completed"
+    os.kill(inference_pid(ai), signal.SIGKILL)
+    scan_ids = [
+        (await submit(crash_client, user, photo(seed=seed))).json()["scan_id"]
+        for seed in range(34, 38)
+    ]
+    for scan_id in scan_ids:
+        assert (await wait_until_done(crash_client, user, scan_id))["status"] == "completed"
+    await until(lambda: ai.log_count("inference process serving") == 2)
+    assert ai.starts == 1  # the worker itself lived on
+
+
+def inference_pid(worker: Supervised) -> int:
+    # Whatever the log format (JSON, or the console's, coloured): the pid named on that line.
+    served = [
+        re.search(r"pid\W+(\d+)", re.sub(r"\x1b\[[0-9;]*m", "", line))
+        for line in worker.log.read_text(errors="replace").splitlines()
+        if "inference process serving" in line
+    ]
+    assert served, "no inference process started"
+    assert served[-1] is not None
+    return int(served[-1].group(1))
 
 
 async def test_a_task_that_crashes_its_worker_every_time_is_dead_lettered_as_poison(

@@ -11,8 +11,10 @@ from bunri.guides import load_taxonomy
 _ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789.,'-"
 
 
-def build_tiny_clip(directory: Path) -> Path:
-    """A randomly initialised CLIP with a character-level tokenizer, saved as a checkpoint."""
+def build_tiny_clip(directory: Path, *, full_size_vision: bool = False) -> Path:
+    """A randomly initialised CLIP with a character-level tokenizer, saved as a checkpoint.
+    `full_size_vision`: the image tower of ViT-B/32 (the default model's), so that inference
+    costs what the real model's does (for benchmarks)."""
     from transformers import (
         CLIPConfig,
         CLIPImageProcessor,
@@ -38,7 +40,9 @@ def build_tiny_clip(directory: Path) -> Path:
             "eos_token_id": 1,
             "pad_token_id": 1,
         },
-        vision_config={
+        vision_config={}
+        if full_size_vision
+        else {
             "hidden_size": 32,
             "intermediate_size": 64,
             "num_hidden_layers": 2,
@@ -48,9 +52,10 @@ def build_tiny_clip(directory: Path) -> Path:
         },
         projection_dim=16,
     )
+    side = 224 if full_size_vision else 32
     processor = CLIPProcessor(  # type: ignore[no-untyped-call]
         image_processor=CLIPImageProcessor(
-            size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
+            size={"shortest_edge": side}, crop_size={"height": side, "width": side}
         ),
         tokenizer=tokenizer,
     )

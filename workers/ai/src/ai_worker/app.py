@@ -6,13 +6,16 @@ from __future__ import annotations
 import os
 from functools import cache
 
-from celery.signals import worker_init, worker_process_init
+from celery.signals import worker_init, worker_process_init, worker_shutdown
 from sqlalchemy.pool import NullPool
 
+from ai_worker.batching import Address, BatchedClassifier, BatchLimits, InferenceProcess
 from ai_worker.classifier import Classifier, ModelUnavailable, load_classifier
+from ai_worker.classifier.base import BatchableClassifier
 from ai_worker.classifier.measured import MeasuredClassifier
 from ai_worker.settings import AiWorkerSettings
 from bunri.logging import get_logger
+from bunri.web.memory import settle_before_fork
 from bunri.worker.celery import create_celery_app, open_journal, prepare_worker
 from bunri.worker.durable import DurableScanWrites
 from bunri.worker.journaled import JournaledRunner
@@ -53,13 +56,39 @@ def _load() -> Classifier | ModelUnavailable:
         log.error("model unavailable; scans will fail until it is fixed", reason=str(exc))
         return exc
     log.info("model loaded", backend=loaded.backend, model=loaded.model_name, pid=os.getpid())
+    if settings.ai_batch_max_size > 1 and isinstance(loaded, BatchableClassifier):
+        return _batched(loaded)
     return MeasuredClassifier(loaded)
+
+
+def _batched(model: BatchableClassifier) -> BatchedClassifier:
+    """The pool children's classifier, sending their images to the inference process (started
+    with the worker)."""
+    address = Address.unique()
+    limits = BatchLimits(settings.ai_batch_max_size, settings.ai_batch_max_wait_ms / 1000)
+    threads = settings.ai_batch_torch_threads or os.cpu_count() or 1
+    _inference.append(InferenceProcess(model, address, limits, threads))
+    return BatchedClassifier(
+        model, address, timeout_seconds=settings.ai_batch_answer_timeout_seconds
+    )
+
+
+_inference: list[InferenceProcess] = []
 
 
 @worker_init.connect
 def _on_worker_init(**_: object) -> None:
     prepare_worker(app, settings, journal)
     classifier()  # in the parent, before the pool forks
+    settle_before_fork()
+    for process in _inference:
+        process.start()  # forked: it shares the weights
+
+
+@worker_shutdown.connect
+def _on_worker_shutdown(**_: object) -> None:
+    for process in _inference:
+        process.stop()
 
 
 def _parent_writes() -> DurableScanWrites:

@@ -16,6 +16,7 @@ from typing import Any
 
 from PIL import Image
 
+from ai_worker.batching import unbatched
 from ai_worker.classifier import Classifier, ModelUnavailable
 from ai_worker.results import build_result
 from ai_worker.settings import AiWorkerSettings
@@ -114,7 +115,9 @@ class AnalysisService:
                     picture = opened.convert("RGB")
             except (OSError, SyntaxError, ValueError) as exc:
                 raise UnreadableImage() from exc
-            (scores,) = self._classifier.classify([picture])
+            # A suspect (it was in the model when a process died) must not take a batch down.
+            model = unbatched(self._classifier) if task.suspect else self._classifier
+            (scores,) = model.classify([picture])
         log.info("classified", task_id=task.task_id, model=self._classifier.model_name)
         return build_result(
             scores,

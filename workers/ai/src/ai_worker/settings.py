@@ -18,6 +18,20 @@ class AiWorkerSettings(LlmSettings, WorkerSettings):
     # Threads each pool child gives torch; the children already run side by side.
     torch_threads: int = Field(default=1, ge=1)
     device: str = Field(default="cpu", description="torch device: cpu, cuda, cuda:1 ...")
+    # Dynamic batching (ai_worker.batching). A batch never holds more images than there are
+    # pool children waiting, so it needs ai_worker_concurrency >= ai_batch_max_size to fill.
+    ai_batch_max_size: int = Field(
+        default=16, ge=1, description="Images per forward pass at most; 1 turns batching off."
+    )
+    ai_batch_max_wait_ms: float = Field(
+        default=5.0, ge=0, description="How long a batch waits for more images after its first."
+    )
+    ai_batch_torch_threads: int | None = Field(
+        default=None, ge=1, description="Threads of the inference process; default: every core."
+    )
+    ai_batch_answer_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="A child waiting longer classifies its image itself."
+    )
 
     classifier_backend: Backend = "clip"
     clip_model: str = Field(

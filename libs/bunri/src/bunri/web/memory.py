@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import gc
 import sys
 
 from bunri.logging import get_logger
@@ -27,16 +28,22 @@ _MAX_MMAP_THRESHOLD = 32 * 1024 * 1024
 _UPLOADS_KEPT = 4
 
 
+def _libc() -> ctypes.CDLL | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+
+
 def keep_freed_upload_buffers(largest_upload_bytes: int) -> bool:
     """Whether the allocator took the settings (False off glibc: nothing to tune there)."""
     mmap_threshold = min(largest_upload_bytes, _MAX_MMAP_THRESHOLD)
     trim_threshold = _UPLOADS_KEPT * mmap_threshold
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        mallopt = libc.mallopt
-    except (OSError, AttributeError):  # musl has no mallopt
+    libc = _libc()
+    mallopt = getattr(libc, "mallopt", None)  # musl has none
+    if mallopt is None:
         return False
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
     mallopt.restype = ctypes.c_int
@@ -46,3 +53,20 @@ def keep_freed_upload_buffers(largest_upload_bytes: int) -> bool:
     if not taken:
         log.warning("malloc thresholds not taken", mmap_threshold=mmap_threshold)
     return taken
+
+
+def settle_before_fork() -> None:
+    """Make the memory a process is about to fork share well with its children.
+
+    Freed blocks still in glibc's heap are handed out again later: a write into one by the
+    parent copies the page it shares with every child forked before (and the children then
+    each hold a private copy of garbage), and a child reusing one copies it too. Loading a model
+    frees hundreds of MiB this way (the checkpoint read, then copied into the weights), so they
+    go back to the kernel first. `gc.freeze` keeps the collector from writing into every
+    object's header in each child.
+    """
+    gc.collect()
+    gc.freeze()
+    libc = _libc()
+    if libc is not None and hasattr(libc, "malloc_trim"):
+        libc.malloc_trim(0)

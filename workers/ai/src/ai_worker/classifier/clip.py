@@ -7,13 +7,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from PIL import Image
 
-from ai_worker.classifier.base import ClassKey, ModelUnavailable, Scores
+from ai_worker.classifier.base import ClassKey, ModelUnavailable, Pixels, ProcessorPrepared, Scores
 from bunri.guides import load_taxonomy
 
 
-class ClipClassifier:
+class ClipClassifier(ProcessorPrepared):
     backend = "clip"
 
     def __init__(self, model_id: str, *, offline: bool, device: str = "cpu") -> None:
@@ -52,9 +51,9 @@ class ClipClassifier:
         return torch.stack(per_class)
 
     @torch.inference_mode()
-    def classify(self, images: Sequence[Image.Image]) -> list[Scores]:
-        inputs = self._processor(images=list(images), return_tensors="pt").to(self._device)
-        image_features = _normalized(self._model.get_image_features(**inputs))
+    def infer(self, pixels: Pixels) -> list[Scores]:
+        tensor = torch.from_numpy(pixels).to(self._device)
+        image_features = _normalized(self._model.get_image_features(pixel_values=tensor))
         logits = self._model.logit_scale.exp() * image_features @ self._class_embeddings.T
         probabilities = logits.softmax(dim=-1).cpu().tolist()
         return [dict(zip(self._keys, row, strict=True)) for row in probabilities]

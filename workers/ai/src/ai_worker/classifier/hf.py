@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
-from PIL import Image
 
-from ai_worker.classifier.base import ClassKey, ModelUnavailable, Scores
+from ai_worker.classifier.base import ClassKey, ModelUnavailable, Pixels, ProcessorPrepared, Scores
 from bunri.guides import UnknownClass, load_taxonomy
 
 
@@ -36,7 +34,7 @@ def read_label_map(path: Path) -> dict[str, ClassKey | None]:
     return mapped
 
 
-class HuggingFaceClassifier:
+class HuggingFaceClassifier(ProcessorPrepared):
     backend = "hf"
 
     def __init__(
@@ -74,9 +72,9 @@ class HuggingFaceClassifier:
         self._model.to(self._device).eval()
 
     @torch.inference_mode()
-    def classify(self, images: Sequence[Image.Image]) -> list[Scores]:
-        inputs = self._processor(images=list(images), return_tensors="pt").to(self._device)
-        probabilities = self._model(**inputs).logits.softmax(dim=-1).cpu().tolist()
+    def infer(self, pixels: Pixels) -> list[Scores]:
+        tensor = torch.from_numpy(pixels).to(self._device)
+        probabilities = self._model(pixel_values=tensor).logits.softmax(dim=-1).cpu().tolist()
         results = []
         for row in probabilities:
             scores: Scores = {}

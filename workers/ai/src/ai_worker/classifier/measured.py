@@ -24,17 +24,20 @@ MODEL_BATCH_SIZE = Histogram(
 )
 
 
+def observe_inference(backend: str, started: float, images: int) -> None:
+    """One call to the model, begun at `started` (perf_counter), over `images` images."""
+    MODEL_INFERENCE_SECONDS.labels(backend).observe(time.perf_counter() - started)
+    MODEL_BATCH_SIZE.labels(backend).observe(images)
+
+
 class MeasuredClassifier:
     def __init__(self, classifier: Classifier) -> None:
         self._classifier = classifier
         self.backend = classifier.backend
         self.model_name = classifier.model_name
-        self._seconds = MODEL_INFERENCE_SECONDS.labels(classifier.backend)
-        self._batch_size = MODEL_BATCH_SIZE.labels(classifier.backend)
 
     def classify(self, images: Sequence[Image.Image]) -> list[Scores]:
         started = time.perf_counter()
         scores = self._classifier.classify(images)
-        self._seconds.observe(time.perf_counter() - started)
-        self._batch_size.observe(len(images))
+        observe_inference(self.backend, started, len(images))
         return scores

@@ -1,0 +1,233 @@
+"""The AI worker's model: dynamic batching vs one image at a time on the same cores, and the
+prefork pool's memory.
+
+The model has the image tower of ViT-B/32 (the default CLIP's) with random weights: inference
+costs what the real model's does, which is what batching is about (no weights can be downloaded
+here, and accuracy is not measured).
+
+Throughput and latency: client processes forked from a parent that holds the model, as the
+prefork pool's children are, each classify 384-px analysis images (what the storage worker hands
+over) in a closed loop for a fixed time. "one at a time": one child per core, each running the
+model itself with one torch thread (BUNRI_AI_BATCH_MAX_SIZE=1, BUNRI_TORCH_THREADS=1, concurrency
+= cores). "batched B": B children sending their images to the inference process
+(`ai_worker.batching`), which runs batches of up to B with every core. Latency is each image's,
+as its task sees it (preparation, waiting for its batch, the forward pass).
+
+Memory: the real AI worker (`bunri-ai-worker`, prefork) with the same model loaded, the PSS of
+the parent, the pool children and the inference process added up (shared pages counted once),
+against the RSS of one pool child (what one process holding the model costs).
+
+    .venv/bin/python -m bench.ai_batching [--seconds 15] [--batches 4 8 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import multiprocessing
+import os
+import statistics
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+
+from ai_worker.batching import Address, BatchedClassifier, BatchLimits, InferenceProcess
+from ai_worker.classifier.base import BatchableClassifier, Classifier
+from ai_worker.classifier.clip import ClipClassifier
+from bench.stack import BIN, base_env, bench_vhost, migrate, process
+from tests.support.models import build_tiny_clip
+from tests.support.pictures import photo
+
+ANALYSIS_PX = 384
+WARM_UP_SECONDS = 3.0
+
+
+@dataclass(frozen=True)
+class ThroughputResult:
+    mode: str
+    clients: int
+    images: int
+    seconds: float
+    latencies_ms: list[float]
+
+    @property
+    def images_per_second(self) -> float:
+        return self.images / self.seconds
+
+    def percentile(self, fraction: float) -> float:
+        ordered = sorted(self.latencies_ms)
+        return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+    def line(self) -> str:
+        return (
+            f"{self.mode:<16} clients={self.clients:>2}  {self.images_per_second:6.1f} images/s  "
+            f"latency p50 {statistics.median(self.latencies_ms):7.1f} ms  "
+            f"p99 {self.percentile(0.99):7.1f} ms"
+        )
+
+
+@dataclass(frozen=True)
+class MemoryResult:
+    processes: int
+    pool_pss_mib: float
+    one_child_rss_mib: float
+
+    @property
+    def ratio(self) -> float:
+        return self.pool_pss_mib / self.one_child_rss_mib
+
+    def line(self) -> str:
+        return (
+            f"prefork pool ({self.processes} processes) PSS {self.pool_pss_mib:.0f} MiB; "
+            f"one child RSS {self.one_child_rss_mib:.0f} MiB; ratio {self.ratio:.2f}"
+        )
+
+
+def analysis_images(count: int = 8) -> list[Image.Image]:
+    images = []
+    for seed in range(count):
+        with Image.open(io.BytesIO(photo(seed=seed))) as opened:
+            picture = opened.convert("RGB")
+        picture.thumbnail((ANALYSIS_PX, ANALYSIS_PX))
+        images.append(picture)
+    return images
+
+
+def _client(
+    classifier: Classifier, threads: int, seconds: float, out: Any, start_at: float
+) -> None:
+    torch.set_num_threads(threads)
+    images = analysis_images()
+    warm_until = start_at + WARM_UP_SECONDS
+    while time.monotonic() < warm_until:
+        classifier.classify(images[:1])
+    latencies, index = [], 0
+    deadline = warm_until + seconds
+    while time.monotonic() < deadline:
+        began = time.perf_counter()
+        classifier.classify([images[index % len(images)]])
+        latencies.append((time.perf_counter() - began) * 1000)
+        index += 1
+    out.put(latencies)
+
+
+def closed_loop(
+    mode: str, classifier: Classifier, clients: int, threads: int, seconds: float
+) -> ThroughputResult:
+    context = multiprocessing.get_context("fork")  # the children share the model, as a pool's
+    out = context.Queue()
+    start_at = time.monotonic() + 1.0
+    children = [
+        context.Process(target=_client, args=(classifier, threads, seconds, out, start_at))
+        for _ in range(clients)
+    ]
+    for child in children:
+        child.start()
+    latencies: list[float] = []
+    for _ in children:
+        latencies.extend(out.get(timeout=seconds + 600))
+    for child in children:
+        child.join()
+    return ThroughputResult(mode, clients, len(latencies), seconds, latencies)
+
+
+def measure_throughput(
+    model: BatchableClassifier, batches: list[int], seconds: float
+) -> list[ThroughputResult]:
+    cores = os.cpu_count() or 1
+    results = [closed_loop("one at a time", model, cores, 1, seconds)]
+    print(results[-1].line(), flush=True)
+    for size in batches:
+        address = Address.unique()
+        server = InferenceProcess(model, address, BatchLimits(size, 0.005), torch_threads=cores)
+        server.start()
+        try:
+            batched = BatchedClassifier(model, address, timeout_seconds=120)
+            results.append(closed_loop(f"batched B={size}", batched, size, 1, seconds))
+        finally:
+            server.stop()
+        print(results[-1].line(), flush=True)
+    return results
+
+
+def measure_pool_memory(model_folder: Path, concurrency: int) -> MemoryResult:
+    with tempfile.TemporaryDirectory() as scratch, bench_vhost("bunri_bench_ai") as broker:
+        logs = Path(scratch)
+        env = base_env(broker, logs) | {
+            "BUNRI_CLIP_MODEL": str(model_folder),
+            "BUNRI_MODEL_OFFLINE": "true",
+            "BUNRI_AI_WORKER_CONCURRENCY": str(concurrency),
+            "BUNRI_LOG_LEVEL": "INFO",
+        }
+        migrate(env)
+        log = logs / "ai.log"
+        with process([str(BIN / "bunri-ai-worker")], env, log) as worker:
+            deadline = time.monotonic() + 120
+            while "inference process serving" not in log.read_text(errors="replace"):
+                if time.monotonic() > deadline or worker.poll() is not None:
+                    raise RuntimeError(f"the AI worker did not start:\n{log.read_text()[-3000:]}")
+                time.sleep(0.5)
+            time.sleep(3)  # the pool children are up
+            tree = [worker.pid, *_descendants(worker.pid)]
+            pss = sum(_smaps_rollup(pid)["Pss"] for pid in tree)
+            children = _children(worker.pid)
+            one_child = _smaps_rollup(children[0])["Rss"]
+    return MemoryResult(len(tree), pss / 1024, one_child / 1024)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def _descendants(pid: int) -> list[int]:
+    found = []
+    for child in _children(pid):
+        found += [child, *_descendants(child)]
+    return found
+
+
+def _smaps_rollup(pid: int) -> dict[str, int]:
+    """The kB figures of /proc/PID/smaps_rollup."""
+    figures = {}
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines()[1:]:
+        name, value, *_ = line.split()
+        figures[name.rstrip(":")] = int(value)
+    return figures
+
+
+def run(
+    seconds: float, batches: list[int], pool: int
+) -> tuple[list[ThroughputResult], MemoryResult]:
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = build_tiny_clip(Path(scratch), full_size_vision=True)
+        torch.set_num_threads(1)  # the parent forks; its children set their own
+        model = ClipClassifier(str(folder), offline=True)
+        throughput = measure_throughput(model, batches, seconds)
+        memory = measure_pool_memory(folder, pool)
+        print(memory.line(), flush=True)
+    return throughput, memory
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--batches", type=int, nargs="*", default=[4, 8, 16])
+    parser.add_argument("--pool", type=int, default=4, help="pool children for the memory run")
+    args = parser.parse_args()
+    print(f"AI worker model: CLIP with ViT-B/32's image tower, {os.cpu_count()} cores", flush=True)
+    throughput, _ = run(args.seconds, args.batches, args.pool)
+    alone = throughput[0].images_per_second
+    for result in throughput[1:]:
+        print(f"{result.mode}: {result.images_per_second / alone:.2f}x one at a time")
+
+
+if __name__ == "__main__":
+    main()
