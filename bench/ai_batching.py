@@ -1,9 +1,10 @@
 """The AI worker's model: dynamic batching vs one image at a time on the same cores, and the
 prefork pool's memory.
 
-The model has the image tower of ViT-B/32 (the default CLIP's) with random weights: inference
-costs what the real model's does, which is what batching is about (no weights can be downloaded
-here, and accuracy is not measured).
+Two models: `local`, the default, the CNN the AI worker ships (trained by `bunri train`); `clip`,
+a model with the image tower of ViT-B/32 (the CLIP backend's usual checkpoint) with random
+weights: inference costs what the real model's does, which is what batching is about (no
+weights can be downloaded here, and accuracy is not measured).
 
 Throughput and latency: client processes forked from a parent that holds the model, as the
 prefork pool's children are, each classify 384-px analysis images (what the storage worker hands
@@ -17,7 +18,7 @@ Memory: the real AI worker (`bunri-ai-worker`, prefork) with the same model load
 the parent, the pool children and the inference process added up (shared pages counted once),
 against the RSS of one pool child (what one process holding the model costs).
 
-    .venv/bin/python -m bench.ai_batching [--seconds 15] [--batches 4 8 16]
+    .venv/bin/python -m bench.ai_batching [--model local|clip] [--seconds 15] [--batches 4 8 16]
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ from PIL import Image
 from ai_worker.batching import Address, BatchedClassifier, BatchLimits, InferenceProcess
 from ai_worker.classifier.base import BatchableClassifier, Classifier
 from ai_worker.classifier.clip import ClipClassifier
+from ai_worker.classifier.local import LocalClassifier
+from ai_worker.models import BUNDLED_MODEL
 from bench.stack import BIN, base_env, bench_vhost, migrate, process
 from tests.support.models import build_tiny_clip
 from tests.support.pictures import photo
@@ -155,15 +158,17 @@ def measure_throughput(
     return results
 
 
-def measure_pool_memory(model_folder: Path, concurrency: int) -> MemoryResult:
+def measure_pool_memory(model_env: dict[str, str], concurrency: int) -> MemoryResult:
     with tempfile.TemporaryDirectory() as scratch, bench_vhost("bunri_bench_ai") as broker:
         logs = Path(scratch)
-        env = base_env(broker, logs) | {
-            "BUNRI_CLIP_MODEL": str(model_folder),
-            "BUNRI_MODEL_OFFLINE": "true",
-            "BUNRI_AI_WORKER_CONCURRENCY": str(concurrency),
-            "BUNRI_LOG_LEVEL": "INFO",
-        }
+        env = (
+            base_env(broker, logs)
+            | model_env
+            | {
+                "BUNRI_AI_WORKER_CONCURRENCY": str(concurrency),
+                "BUNRI_LOG_LEVEL": "INFO",
+            }
+        )
         migrate(env)
         log = logs / "ai.log"
         with process([str(BIN / "bunri-ai-worker")], env, log) as worker:
@@ -203,15 +208,31 @@ def _smaps_rollup(pid: int) -> dict[str, int]:
     return figures
 
 
+MODELS = {
+    "local": "the shipped CNN (ai_worker/models/trashnet.safetensors)",
+    "clip": "CLIP with ViT-B/32's image tower",
+}
+
+
 def run(
-    seconds: float, batches: list[int], pool: int
+    model_kind: str, seconds: float, batches: list[int], pool: int
 ) -> tuple[list[ThroughputResult], MemoryResult]:
+    torch.set_num_threads(1)  # the parent forks; its children set their own
     with tempfile.TemporaryDirectory() as scratch:
-        folder = build_tiny_clip(Path(scratch), full_size_vision=True)
-        torch.set_num_threads(1)  # the parent forks; its children set their own
-        model = ClipClassifier(str(folder), offline=True)
+        model: BatchableClassifier
+        if model_kind == "local":
+            model = LocalClassifier(BUNDLED_MODEL)
+            model_env = {"BUNRI_CLASSIFIER_BACKEND": "local"}
+        else:
+            folder = build_tiny_clip(Path(scratch), full_size_vision=True)
+            model = ClipClassifier(str(folder), offline=True)
+            model_env = {
+                "BUNRI_CLASSIFIER_BACKEND": "clip",
+                "BUNRI_CLIP_MODEL": str(folder),
+                "BUNRI_MODEL_OFFLINE": "true",
+            }
         throughput = measure_throughput(model, batches, seconds)
-        memory = measure_pool_memory(folder, pool)
+        memory = measure_pool_memory(model_env, pool)
         print(memory.line(), flush=True)
     return throughput, memory
 
@@ -221,9 +242,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--batches", type=int, nargs="*", default=[4, 8, 16])
     parser.add_argument("--pool", type=int, default=4, help="pool children for the memory run")
+    parser.add_argument("--model", choices=sorted(MODELS), default="local")
     args = parser.parse_args()
-    print(f"AI worker model: CLIP with ViT-B/32's image tower, {os.cpu_count()} cores", flush=True)
-    throughput, _ = run(args.seconds, args.batches, args.pool)
+    print(f"AI worker model: {MODELS[args.model]}, {os.cpu_count()} cores", flush=True)
+    throughput, _ = run(args.model, args.seconds, args.batches, args.pool)
     alone = throughput[0].images_per_second
     for result in throughput[1:]:
         print(f"{result.mode}: {result.images_per_second / alone:.2f}x one at a time")

@@ -113,6 +113,7 @@ def start_workers(
     if poison:
         storage_env["BUNRI_FAULT_CRASH_MARKER"] = CRASH_MARKER.decode()
     ai_env = worker_env(env, run_dir, "ai-worker") | {
+        "BUNRI_CLASSIFIER_BACKEND": "clip",
         "BUNRI_CLIP_MODEL": str(build_tiny_clip(run_dir / "data" / "tiny-clip")),
         "BUNRI_MODEL_OFFLINE": "true",
         # Two cores: more pool children would only queue for them.

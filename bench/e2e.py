@@ -151,6 +151,7 @@ def main() -> None:
             "BUNRI_S3_ENDPOINT_URL": s3_url,
             "BUNRI_S3_ACCESS_KEY_ID": "bench",
             "BUNRI_S3_SECRET_ACCESS_KEY": "bench",
+            "BUNRI_CLASSIFIER_BACKEND": "clip",
             "BUNRI_CLIP_MODEL": str(build_tiny_clip(logs / "tiny-clip")),
             "BUNRI_MODEL_OFFLINE": "true",
             "BUNRI_LOG_LEVEL": "INFO",

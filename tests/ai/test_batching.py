@@ -31,6 +31,7 @@ class Recorded:
         self._model = model
         self.backend = model.backend
         self.model_name = model.model_name
+        self.unsure_below = model.unsure_below
         self.sizes: Any = multiprocessing.get_context("fork").Queue()
         self._failing = set(failing)
         self._passes = 0

@@ -94,6 +94,7 @@ def observed_stack(
             | node_files(folder / "ai")
             | {
                 "BUNRI_METRICS_PORT": str(ai_port),
+                "BUNRI_CLASSIFIER_BACKEND": "clip",
                 "BUNRI_CLIP_MODEL": str(tiny_clip),
                 "BUNRI_MODEL_OFFLINE": "true",
                 "BUNRI_AI_WORKER_CONCURRENCY": "2",

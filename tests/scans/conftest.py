@@ -1,7 +1,8 @@
 """The scan pipeline under test, all real: auth-api (serving JWKS) and scan-api in this process,
 the storage worker (eventlet) and the AI worker (prefork) as worker processes started from their
 entry points, against RabbitMQ (a vhost of this pytest worker's own), PostgreSQL, Redis and an
-S3 server (moto's server mode) on loopback. The AI worker loads a tiny CLIP built here."""
+S3 server (moto's server mode) on loopback. The AI worker runs its default model, the one it
+ships (trained on TrashNet by `bunri train`); the crash tests use a tiny CLIP built here."""
 
 from __future__ import annotations
 
@@ -105,19 +106,11 @@ def storage_worker(
 
 @pytest.fixture(scope="session")
 def ai_worker(
-    pipeline_env: dict[str, str], tiny_clip: Path, tmp_path_factory: pytest.TempPathFactory
+    pipeline_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[subprocess.Popen[bytes]]:
     folder = tmp_path_factory.mktemp("ai-worker")
     log = folder / "worker.log"
-    env = (
-        pipeline_env
-        | node_files(folder)
-        | {
-            "BUNRI_CLIP_MODEL": str(tiny_clip),
-            "BUNRI_MODEL_OFFLINE": "true",
-            "BUNRI_AI_WORKER_CONCURRENCY": "2",
-        }
-    )
+    env = pipeline_env | node_files(folder) | {"BUNRI_AI_WORKER_CONCURRENCY": "2"}
     with worker_process([str(BIN / "bunri-ai-worker")], env=env, log_path=log) as process:
         yield process
 

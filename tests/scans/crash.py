@@ -186,6 +186,7 @@ class Workers:
             "ai",
             ["bunri-ai-worker"],
             {
+                "BUNRI_CLASSIFIER_BACKEND": "clip",
                 "BUNRI_CLIP_MODEL": str(self.tiny_clip),
                 "BUNRI_MODEL_OFFLINE": "true",
                 "BUNRI_AI_WORKER_CONCURRENCY": "2",

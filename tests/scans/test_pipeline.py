@@ -25,7 +25,7 @@ async def test_a_photo_becomes_a_disposal_answer(
     assert done["status"] == "completed", done
     assert done["progress"] == 100
     result = done["result"]
-    assert result["model"]["backend"] == "clip"
+    assert result["model"]["backend"] == "local"
     classification = result["classification"]
     assert {"major", "middle", "minor", "confidence", "unsure", "alternatives"} <= set(
         classification

@@ -15,6 +15,8 @@ import httpx
 import pytest
 from PIL import Image, ImageChops, ImageOps, ImageStat
 
+from ai_worker.classifier.local import read_metadata
+from ai_worker.models import BUNDLED_MODEL
 from bunri.db.models import ScanStatus
 from bunri.guides import load_taxonomy
 from tests.conftest import new_user
@@ -105,7 +107,8 @@ async def test_a_completed_scan_reads_as_the_design_says(
         minor.name for minor in middle.minors
     }
     assert 0 <= classification["confidence"] <= 1
-    assert classification["unsure"] is (classification["confidence"] < 0.5)
+    calibrated = read_metadata(BUNDLED_MODEL).unsure_below
+    assert classification["unsure"] is (classification["confidence"] < calibrated)
     alternatives = classification["alternatives"]
     assert len(alternatives) <= 3
     for alternative in alternatives:
@@ -118,8 +121,7 @@ async def test_a_completed_scan_reads_as_the_design_says(
     assert result["guide"] == middle.guide.as_api()
     assert result["guide"]["steps"]
     assert result["guide"]["steps_en"]
-    assert result["model"]["backend"] == "clip"
-    assert result["model"]["name"]
+    assert result["model"] == {"backend": "local", "name": BUNDLED_MODEL.stem}
 
 
 async def test_a_queued_scan_has_no_image_result_or_error_yet(

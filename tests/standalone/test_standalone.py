@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.models import build_tiny_clip
 from tests.support.pictures import photo
 from tests.support.processes import worker_process
 from tests.support.servers import free_port
@@ -68,9 +67,8 @@ def bunri_scan(env: dict[str, str], picture: Path) -> subprocess.CompletedProces
 def standalone(
     redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, str]]:
-    root = tmp_path_factory.mktemp("standalone")
-    model = build_tiny_clip(root / "tiny-clip")
-    yield from start_standalone(root, redis_url, BUNRI_CLIP_MODEL=str(model))
+    # Nothing about the model is configured: the one the AI worker ships answers.
+    yield from start_standalone(tmp_path_factory.mktemp("standalone"), redis_url)
 
 
 def test_a_photo_gets_its_class_and_guide(standalone: dict[str, str], tmp_path: Path) -> None:
@@ -81,7 +79,7 @@ def test_a_photo_gets_its_class_and_guide(standalone: dict[str, str], tmp_path: 
     assert "완료 completed" in result.stdout
     assert "분류 · Classification" in result.stdout
     assert "배출 방법 · How to dispose of it" in result.stdout
-    assert "model: clip" in result.stdout
+    assert "model: local trashnet" in result.stdout
     # The embedded object store holds the stripped original and the thumbnail.
     stored = sorted(path.name for path in (Path(standalone["STATE"]) / "objects").rglob("*.jpg"))
     assert stored == ["original.jpg", "thumbnail.jpg"]
@@ -100,13 +98,13 @@ def test_a_file_that_is_no_photo_is_refused_clearly(
 def test_without_model_weights_the_scan_fails_naming_the_setting(
     redis_url: str, tmp_path: Path
 ) -> None:
-    for env in start_standalone(tmp_path, redis_url, BUNRI_CLIP_MODEL=str(tmp_path / "nothing")):
+    for env in start_standalone(tmp_path, redis_url, BUNRI_LOCAL_MODEL=str(tmp_path / "nothing")):
         picture = tmp_path / "bottle.jpg"
         picture.write_bytes(photo())
         result = bunri_scan(env, picture)
         assert result.returncode == 1, result.stdout
         assert "model_unavailable" in result.stdout
-        assert "BUNRI_CLIP_MODEL" in result.stdout
+        assert "BUNRI_LOCAL_MODEL" in result.stdout
     # Stopped, the platform left no worker behind.
     assert processes_with_state_dir(tmp_path / "state") == []
 

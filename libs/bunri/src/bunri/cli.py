@@ -34,6 +34,17 @@ def _add_journal_commands() -> None:
 
 _add_journal_commands()
 
+
+def add_installed_commands() -> None:
+    """Commands that other installed workspace packages bring (their `bunri.commands` entry
+    points): the AI worker's `train` and `evaluate` need torch, which only its install has.
+    Added when the command line runs, not when this module is imported."""
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group="bunri.commands"):
+        entry.load()(app)
+
+
 T = TypeVar("T")
 
 
@@ -294,4 +305,5 @@ def chat(
 
 
 def main() -> None:
+    add_installed_commands()
     app()

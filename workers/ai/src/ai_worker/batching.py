@@ -159,6 +159,7 @@ class BatchedClassifier:
         self._local = local
         self.backend = local.backend
         self.model_name = local.model_name
+        self.unsure_below = local.unsure_below
         self._address = address
         self._timeout = timeout_seconds
         self._connection: Connection | None = None
@@ -221,6 +222,7 @@ class _Alone:
         self._batched = batched
         self.backend = batched.backend
         self.model_name = batched.model_name
+        self.unsure_below = batched.unsure_below
 
     def classify(self, images: Sequence[Image.Image]) -> list[Scores]:
         return self._batched.classify_alone(self._batched.prepare(images))

@@ -6,10 +6,20 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from ai_worker.classifier.base import Scores
+from ai_worker.classifier.base import Classifier, Scores
 from bunri.guides import Taxonomy
 
 MAX_ALTERNATIVES = 3
+DEFAULT_UNSURE_BELOW = 0.5
+
+
+def unsure_threshold(configured: float | None, classifier: Classifier) -> float:
+    """The operator's setting first, then the model's own calibrated threshold, then 0.5."""
+    if configured is not None:
+        return configured
+    if classifier.unsure_below is not None:
+        return classifier.unsure_below
+    return DEFAULT_UNSURE_BELOW
 
 
 def build_result(

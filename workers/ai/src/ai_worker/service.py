@@ -18,7 +18,7 @@ from PIL import Image
 
 from ai_worker.batching import unbatched
 from ai_worker.classifier import Classifier, ModelUnavailable
-from ai_worker.results import build_result
+from ai_worker.results import build_result, unsure_threshold
 from ai_worker.settings import AiWorkerSettings
 from bunri.db.models import Scan, ScanStatus
 from bunri.guides import load_taxonomy
@@ -124,5 +124,5 @@ class AnalysisService:
             load_taxonomy(),
             backend=self._classifier.backend,
             model_name=self._classifier.model_name,
-            unsure_below=self._settings.unsure_below,
+            unsure_below=unsure_threshold(self._settings.unsure_below, self._classifier),
         )

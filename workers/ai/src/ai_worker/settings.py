@@ -5,10 +5,11 @@ from typing import Literal
 
 from pydantic import Field, SecretStr
 
+from ai_worker.models import BUNDLED_MODEL
 from bunri.chat.settings import LlmSettings
 from bunri.worker.settings import WorkerSettings
 
-Backend = Literal["clip", "hf", "openai"]
+Backend = Literal["local", "clip", "hf", "openai"]
 
 
 class AiWorkerSettings(LlmSettings, WorkerSettings):
@@ -33,7 +34,12 @@ class AiWorkerSettings(LlmSettings, WorkerSettings):
         default=60.0, gt=0, description="A child waiting longer classifies its image itself."
     )
 
-    classifier_backend: Backend = "clip"
+    classifier_backend: Backend = "local"
+    local_model: Path = Field(
+        default=BUNDLED_MODEL,
+        description="A model file written by `bunri train`; default: the TrashNet model shipped "
+        "in this package.",
+    )
     clip_model: str = Field(
         default="openai/clip-vit-base-patch32",
         description="A local folder or a Hugging Face hub id of a CLIP checkpoint.",
@@ -54,7 +60,11 @@ class AiWorkerSettings(LlmSettings, WorkerSettings):
     openai_model: str = "gpt-4o-mini"
     openai_timeout_seconds: float = Field(default=30.0, gt=0)
 
-    unsure_below: float = Field(
-        default=0.5, ge=0, le=1, description="Below this confidence a result says it is unsure."
+    unsure_below: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Below this confidence a result says it is unsure; default: the threshold "
+        "the local model was calibrated with, 0.5 for the other backends.",
     )
     analysis_task_max_retries: int = Field(default=5, ge=0)

@@ -23,6 +23,12 @@ class Classifier(Protocol):
     backend: str
     model_name: str
 
+    @property
+    def unsure_below(self) -> float | None:
+        """The confidence below which this model's answers are unsure, where it was calibrated
+        on held-out photos; None: BUNRI_UNSURE_BELOW or its default decides."""
+        ...
+
     def classify(self, images: Sequence[Image.Image]) -> list[Scores]:
         """For each image, a probability for each class it considers (summing to about 1)."""
         ...

@@ -14,6 +14,7 @@ from bunri.guides import load_taxonomy
 
 class ClipClassifier(ProcessorPrepared):
     backend = "clip"
+    unsure_below = None
 
     def __init__(self, model_id: str, *, offline: bool, device: str = "cpu") -> None:
         from transformers import CLIPModel, CLIPProcessor

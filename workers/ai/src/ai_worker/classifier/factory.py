@@ -26,6 +26,10 @@ def offline_for(settings: AiWorkerSettings, model: str) -> bool:
 
 def load_classifier(settings: AiWorkerSettings) -> Classifier:
     """The configured backend, loaded; `ModelUnavailable` says what to set when it cannot be."""
+    if settings.classifier_backend == "local":
+        from ai_worker.classifier.local import LocalClassifier
+
+        return LocalClassifier(settings.local_model, device=settings.device)
     if settings.classifier_backend == "clip":
         from ai_worker.classifier.clip import ClipClassifier
 

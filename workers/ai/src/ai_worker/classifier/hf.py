@@ -36,6 +36,7 @@ def read_label_map(path: Path) -> dict[str, ClassKey | None]:
 
 class HuggingFaceClassifier(ProcessorPrepared):
     backend = "hf"
+    unsure_below = None
 
     def __init__(
         self, model_id: str, label_map: Path, *, offline: bool, device: str = "cpu"

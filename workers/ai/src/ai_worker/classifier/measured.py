@@ -35,6 +35,7 @@ class MeasuredClassifier:
         self._classifier = classifier
         self.backend = classifier.backend
         self.model_name = classifier.model_name
+        self.unsure_below = classifier.unsure_below
 
     def classify(self, images: Sequence[Image.Image]) -> list[Scores]:
         started = time.perf_counter()

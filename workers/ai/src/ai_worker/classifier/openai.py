@@ -23,6 +23,7 @@ INSTRUCTIONS = (
 
 class OpenAIClassifier:
     backend = "openai"
+    unsure_below = None
 
     def __init__(
         self, *, base_url: str | None, api_key: str | None, model: str, timeout: float

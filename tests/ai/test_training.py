@@ -1,0 +1,183 @@
+"""`bunri train` and `bunri evaluate` end to end on a small dataset the test makes (photos of
+three colours), the model file the AI worker loads, and the calibration arithmetic."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from ai_worker.classifier.base import ModelUnavailable
+from ai_worker.classifier.local import LocalClassifier, read_metadata
+from ai_worker.training.augment import Augmentation, augment
+from ai_worker.training.calibration import (
+    expected_calibration_error,
+    fit_temperature,
+    unsure_threshold,
+)
+from bunri.cli import add_installed_commands, app
+
+add_installed_commands()  # as `bunri` does when it runs: `train` and `evaluate` come from ai_worker
+
+COLOURS = {"red": (200, 40, 40), "green": (40, 170, 60), "blue": (40, 60, 200)}
+TAXONOMY = {
+    "red": "재활용폐기물/금속류",
+    "green": "재활용폐기물/유리병",
+    "blue": "재활용폐기물/종이",
+}
+
+
+def coloured(colour: tuple[int, int, int], seed: int) -> Image.Image:
+    noise = np.random.default_rng(seed).normal(0, 25, (48, 64, 3))
+    return Image.fromarray(np.clip(np.array(colour) + noise, 0, 255).astype("uint8"))
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("colours")
+    for index, (name, colour) in enumerate(COLOURS.items()):
+        (root / "data" / name).mkdir(parents=True)
+        for number in range(20):
+            coloured(colour, seed=index * 100 + number).save(root / "data" / name / f"{number}.jpg")
+    (root / "map.json").write_text(json.dumps(TAXONOMY, ensure_ascii=False), "utf-8")
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(dataset: Path) -> Path:
+    model = dataset / "model" / "colours.safetensors"
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--data",
+            str(dataset / "data"),
+            "--taxonomy-map",
+            str(dataset / "map.json"),
+            "--output",
+            str(model),
+            "--epochs",
+            "4",
+            "--image-size",
+            "32",
+            "--batch-size",
+            "16",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    return model
+
+
+def test_training_writes_a_model_the_worker_loads_and_a_card_beside_it(trained: Path) -> None:
+    metadata = read_metadata(trained)
+    assert metadata.classes == ("blue", "green", "red")  # the folders, sorted
+    assert metadata.taxonomy == {name: TAXONOMY[name] for name in metadata.classes}
+    assert 0.25 <= metadata.temperature <= 10
+    card = trained.with_suffix(".md").read_text("utf-8")
+    assert "by `bunri train`, from scratch" in card
+    assert "stratified by class, seed 0" in card  # no split lists in this data: a seeded split
+    assert "| red | 재활용폐기물/금속류 |" in card
+
+    classifier = LocalClassifier(trained)
+    (scores,) = classifier.classify([coloured(COLOURS["red"], seed=999)])
+    assert max(scores, key=scores.__getitem__) == ("재활용폐기물", "금속류", None)
+    assert sum(scores.values()) == pytest.approx(1.0, abs=1e-4)
+    assert classifier.unsure_below == metadata.unsure_below
+
+
+def test_evaluation_reports_accuracy_calibration_speed_and_the_confusion_matrix(
+    dataset: Path, trained: Path, tmp_path: Path
+) -> None:
+    result = CliRunner().invoke(
+        app,
+        [
+            "evaluate",
+            "--data",
+            str(dataset / "data"),
+            "--model",
+            str(trained),
+            "--report",
+            str(tmp_path),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert "top-1" in result.output
+    report = (tmp_path / "report.md").read_text("utf-8")
+    for measure in (
+        "top-1 accuracy",
+        "top-3 accuracy",
+        "expected calibration error",
+        "unsure below",
+        "images/s",
+        "| red |",
+        "confusion.png",
+    ):
+        assert measure in report
+    with Image.open(tmp_path / "confusion.png") as picture:
+        assert picture.format == "PNG"
+
+
+def test_training_refuses_a_class_the_map_does_not_place(dataset: Path, tmp_path: Path) -> None:
+    partial = tmp_path / "map.json"
+    partial.write_text(json.dumps({"red": TAXONOMY["red"]}), "utf-8")
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--data",
+            str(dataset / "data"),
+            "--taxonomy-map",
+            str(partial),
+            "--output",
+            str(tmp_path / "m.safetensors"),
+            "--epochs",
+            "1",
+        ],
+    )
+    assert result.exit_code == 2
+    assert "does not say where these classes go" in result.output
+    assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_a_missing_or_broken_model_file_names_the_setting(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.safetensors"
+    broken.write_bytes(b"not a model")
+    for path in (tmp_path / "absent.safetensors", broken):
+        with pytest.raises(ModelUnavailable, match="BUNRI_LOCAL_MODEL"):
+            LocalClassifier(path)
+
+
+def test_temperature_scaling_recovers_an_overconfident_models_temperature() -> None:
+    generator = torch.Generator().manual_seed(0)
+    honest = torch.randn(20_000, 5, generator=generator) * 2
+    labels = torch.multinomial(honest.softmax(1), 1, generator=generator).squeeze(1)
+    overconfident = honest * 3
+    assert fit_temperature(overconfident, labels) == pytest.approx(3.0, rel=0.1)
+    assert expected_calibration_error(honest.softmax(1), labels) < 0.02
+    assert expected_calibration_error(overconfident.softmax(1), labels) > 0.1
+
+
+def test_answers_above_the_unsure_threshold_are_right_often_enough() -> None:
+    generator = torch.Generator().manual_seed(1)
+    logits = torch.randn(5_000, 4, generator=generator) * 2
+    probabilities = logits.softmax(1)
+    labels = torch.multinomial(probabilities, 1, generator=generator).squeeze(1)
+    threshold = unsure_threshold(probabilities, labels, precision=0.9)
+    confidence, predicted = probabilities.max(1)
+    sure = confidence >= threshold
+    assert 0 < sure.float().mean() < 1
+    assert (predicted[sure] == labels[sure]).float().mean() >= 0.9
+
+
+def test_augmentation_is_reproducible_and_keeps_the_batch_shape() -> None:
+    images = torch.randint(0, 256, (4, 3, 40, 40), dtype=torch.uint8)
+    first = augment(images, 32, Augmentation(), torch.Generator().manual_seed(3))
+    again = augment(images, 32, Augmentation(), torch.Generator().manual_seed(3))
+    assert first.shape == (4, 3, 32, 32)
+    assert first.dtype == torch.float32
+    assert torch.equal(first, again)
