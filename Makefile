@@ -6,7 +6,7 @@ MEMBERS := libs/bunri services/auth-api services/scan-api services/chat-api work
 EDITABLES := $(foreach member,$(MEMBERS),-e $(member))
 PYTEST_WORKERS ?= auto
 
-.PHONY: setup run migrate test lint typecheck pytest bench bench-auth bench-accept bench-e2e bench-chat bench-model model chaos lock services clean
+.PHONY: setup run migrate test lint typecheck pytest bench bench-auth bench-accept bench-e2e bench-chat bench-model bench-storage bench-ai model chaos lock services clean
 
 setup: $(VENV)/.installed
 
@@ -40,7 +40,7 @@ pytest: setup services
 
 test: lint typecheck pytest
 
-bench: bench-auth bench-accept bench-e2e bench-chat
+bench: bench-auth bench-accept bench-e2e bench-chat bench-storage bench-ai bench-model
 
 bench-auth: setup services
 	$(BIN)/python -m bench.auth_bench
@@ -53,6 +53,14 @@ bench-e2e: setup services
 
 bench-chat: setup services
 	$(BIN)/python -m bench.chat
+
+# The storage worker on eventlet vs prefork vs threads, S3 answering at once or 20 ms later.
+bench-storage: setup services
+	$(BIN)/python -m bench.storage_pools
+
+# The AI worker: dynamic batching vs one image at a time, and the prefork pool's memory.
+bench-ai: setup services
+	$(BIN)/python -m bench.ai_batching
 
 # The shipped classifier on the held-out photos: bench/results/local-model/report.md.
 TRASHNET ?= ../shared/data/trashnet
