@@ -40,7 +40,11 @@ pytest: setup services
 
 test: lint typecheck pytest
 
-bench: bench-auth bench-accept bench-e2e bench-chat bench-storage bench-ai bench-model
+# The performance table (bench/results/latest.md, plots beside it, and the README's copy): the
+# accept path beside both baselines, end to end, AI batching and pool memory, storage pools.
+# About 10 minutes. The other bench-* targets run one benchmark each, with more options.
+bench: setup services
+	$(BIN)/python -m bench.suite
 
 bench-auth: setup services
 	$(BIN)/python -m bench.auth_bench

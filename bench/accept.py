@@ -43,7 +43,16 @@ from bench.baselines import (
     UPLOAD_DIR_VARIABLE,
 )
 from bench.rawhttp import RawClient, multipart_request
-from bench.stack import BIN, base_env, bench_vhost, migrate, process, purge, signed_in_headers
+from bench.stack import (
+    BIN,
+    base_env,
+    bench_vhost,
+    migrate,
+    process,
+    purge,
+    quiet_collector,
+    signed_in_headers,
+)
 from tests.support.pictures import photo_of_size
 from tests.support.servers import free_port
 
@@ -171,6 +180,7 @@ def run_accept(
     it is measured (the runs take a while); `image` defaults to the 390 KB photo."""
     image = image if image is not None else photo_of_size(IMAGE_BYTES)
     results: list[Result] = []
+    quiet_collector()
 
     def record(result: Result) -> None:
         results.append(result)

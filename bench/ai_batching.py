@@ -14,9 +14,10 @@ model itself with one torch thread (BUNRI_AI_BATCH_MAX_SIZE=1, BUNRI_TORCH_THREA
 (`ai_worker.batching`), which runs batches of up to B with every core. Latency is each image's,
 as its task sees it (preparation, waiting for its batch, the forward pass).
 
-Memory: the real AI worker (`bunri-ai-worker`, prefork) with the same model loaded, the PSS of
-the parent, the pool children and the inference process added up (shared pages counted once),
-against the RSS of one pool child (what one process holding the model costs).
+Memory: the real AI worker (`bunri-ai-worker`, prefork, batching on) with the same model loaded,
+the PSS of the parent and its pool children added up (shared pages counted once), against the
+RSS of one pool child (what one process holding the model costs); and beside them the inference
+process's PSS, which batching adds.
 
     .venv/bin/python -m bench.ai_batching [--model local|clip] [--seconds 15] [--batches 4 8 16]
 """
@@ -25,11 +26,13 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import multiprocessing
 import os
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,7 +45,7 @@ from ai_worker.classifier.base import BatchableClassifier, Classifier
 from ai_worker.classifier.clip import ClipClassifier
 from ai_worker.classifier.local import LocalClassifier
 from ai_worker.models import BUNDLED_MODEL
-from bench.stack import BIN, base_env, bench_vhost, migrate, process
+from bench.stack import BIN, base_env, bench_vhost, migrate, process, quiet_collector
 from tests.support.models import build_tiny_clip
 from tests.support.pictures import photo
 
@@ -76,8 +79,9 @@ class ThroughputResult:
 
 @dataclass(frozen=True)
 class MemoryResult:
-    processes: int
+    pool_processes: int  # the parent and its pool children
     pool_pss_mib: float
+    inference_pss_mib: float  # the inference process (batching on), beside the pool
     one_child_rss_mib: float
 
     @property
@@ -86,8 +90,10 @@ class MemoryResult:
 
     def line(self) -> str:
         return (
-            f"prefork pool ({self.processes} processes) PSS {self.pool_pss_mib:.0f} MiB; "
-            f"one child RSS {self.one_child_rss_mib:.0f} MiB; ratio {self.ratio:.2f}"
+            f"prefork pool (parent + {self.pool_processes - 1} children) PSS "
+            f"{self.pool_pss_mib:.0f} MiB; one child RSS {self.one_child_rss_mib:.0f} MiB; "
+            f"ratio {self.ratio:.2f}; the inference process beside them PSS "
+            f"{self.inference_pss_mib:.0f} MiB"
         )
 
 
@@ -105,6 +111,7 @@ def _client(
     classifier: Classifier, threads: int, seconds: float, out: Any, start_at: float
 ) -> None:
     torch.set_num_threads(threads)
+    quiet_collector()
     images = analysis_images()
     warm_until = start_at + WARM_UP_SECONDS
     while time.monotonic() < warm_until:
@@ -140,11 +147,11 @@ def closed_loop(
 
 
 def measure_throughput(
-    model: BatchableClassifier, batches: list[int], seconds: float
+    model: BatchableClassifier, batches: list[int], seconds: float, on_line: Callable[[str], None]
 ) -> list[ThroughputResult]:
     cores = os.cpu_count() or 1
     results = [closed_loop("one at a time", model, cores, 1, seconds)]
-    print(results[-1].line(), flush=True)
+    on_line(results[-1].line())
     for size in batches:
         address = Address.unique()
         server = InferenceProcess(model, address, BatchLimits(size, 0.005), torch_threads=cores)
@@ -154,8 +161,33 @@ def measure_throughput(
             results.append(closed_loop(f"batched B={size}", batched, size, 1, seconds))
         finally:
             server.stop()
-        print(results[-1].line(), flush=True)
+        on_line(results[-1].line())
     return results
+
+
+def forward_pass_rates(
+    model: BatchableClassifier, sizes: list[int], seconds: float
+) -> dict[int, float]:
+    """Images/s of the forward pass alone (`infer` on prepared pixels) at each batch size, every
+    core given to torch, as the inference process runs it: what batching buys the model itself,
+    before any image preparation or hand-over between processes."""
+    cores = os.cpu_count() or 1
+    previous = torch.get_num_threads()
+    torch.set_num_threads(cores)
+    try:
+        images = analysis_images()
+        rates = {}
+        for size in sizes:
+            pixels = model.prepare([images[i % len(images)] for i in range(size)])
+            model.infer(pixels)  # warm-up: the first pass allocates
+            passes, began = 0, time.perf_counter()
+            while time.perf_counter() - began < seconds:
+                model.infer(pixels)
+                passes += 1
+            rates[size] = passes * size / (time.perf_counter() - began)
+    finally:
+        torch.set_num_threads(previous)
+    return rates
 
 
 def measure_pool_memory(model_env: dict[str, str], concurrency: int) -> MemoryResult:
@@ -166,23 +198,33 @@ def measure_pool_memory(model_env: dict[str, str], concurrency: int) -> MemoryRe
             | model_env
             | {
                 "BUNRI_AI_WORKER_CONCURRENCY": str(concurrency),
+                "BUNRI_AI_BATCH_MAX_SIZE": "16",  # off by default on CPU: its cost shows too
                 "BUNRI_LOG_LEVEL": "INFO",
+                "BUNRI_LOG_JSON": "true",
             }
         )
         migrate(env)
         log = logs / "ai.log"
         with process([str(BIN / "bunri-ai-worker")], env, log) as worker:
             deadline = time.monotonic() + 120
-            while "inference process serving" not in log.read_text(errors="replace"):
+            while (inference := _inference_pid(log)) is None:
                 if time.monotonic() > deadline or worker.poll() is not None:
                     raise RuntimeError(f"the AI worker did not start:\n{log.read_text()[-3000:]}")
                 time.sleep(0.5)
             time.sleep(3)  # the pool children are up
-            tree = [worker.pid, *_descendants(worker.pid)]
-            pss = sum(_smaps_rollup(pid)["Pss"] for pid in tree)
-            children = _children(worker.pid)
+            pool = [worker.pid, *(pid for pid in _descendants(worker.pid) if pid != inference)]
+            pss = sum(_smaps_rollup(pid)["Pss"] for pid in pool)
+            children = [pid for pid in _children(worker.pid) if pid != inference]
             one_child = _smaps_rollup(children[0])["Rss"]
-    return MemoryResult(len(tree), pss / 1024, one_child / 1024)
+            inference_pss = _smaps_rollup(inference)["Pss"]
+    return MemoryResult(len(pool), pss / 1024, inference_pss / 1024, one_child / 1024)
+
+
+def _inference_pid(log: Path) -> int | None:
+    for line in log.read_text(errors="replace").splitlines():
+        if "inference process serving" in line:
+            return int(json.loads(line)["pid"])
+    return None
 
 
 def _children(pid: int) -> list[int]:
@@ -214,9 +256,38 @@ MODELS = {
 }
 
 
+FORWARD_BATCH_SIZES = [1, 2, 4, 8, 16, 32, 64]
+
+
+@dataclass(frozen=True)
+class AiFigures:
+    throughput: list[ThroughputResult]  # "one at a time" first
+    forward_pass: dict[int, float]  # images/s by batch size
+    memory: MemoryResult
+
+    def lines(self) -> list[str]:
+        alone = self.throughput[0].images_per_second
+        lines = [result.line() for result in self.throughput]
+        lines += [
+            f"{result.mode}: {result.images_per_second / alone:.2f}x one at a time"
+            for result in self.throughput[1:]
+        ]
+        single = self.forward_pass[min(self.forward_pass)]
+        lines += [
+            f"forward pass alone, batch {size:>2}: {rate:6.1f} images/s ({rate / single:.2f}x)"
+            for size, rate in self.forward_pass.items()
+        ]
+        return [*lines, self.memory.line()]
+
+
 def run(
-    model_kind: str, seconds: float, batches: list[int], pool: int
-) -> tuple[list[ThroughputResult], MemoryResult]:
+    model_kind: str,
+    seconds: float,
+    batches: list[int],
+    pool: int,
+    forward_sizes: list[int] = FORWARD_BATCH_SIZES,
+    on_line: Callable[[str], None] = print,
+) -> AiFigures:
     torch.set_num_threads(1)  # the parent forks; its children set their own
     with tempfile.TemporaryDirectory() as scratch:
         model: BatchableClassifier
@@ -231,10 +302,14 @@ def run(
                 "BUNRI_CLIP_MODEL": str(folder),
                 "BUNRI_MODEL_OFFLINE": "true",
             }
-        throughput = measure_throughput(model, batches, seconds)
+        throughput = measure_throughput(model, batches, seconds, on_line)
+        # After the forks: the parent's torch threads are left as the children found them.
+        forward = forward_pass_rates(model, forward_sizes, min(seconds, 3.0))
         memory = measure_pool_memory(model_env, pool)
-        print(memory.line(), flush=True)
-    return throughput, memory
+    figures = AiFigures(throughput, forward, memory)
+    for line in figures.lines()[len(throughput) :]:
+        on_line(line)
+    return figures
 
 
 def main() -> None:
@@ -245,10 +320,13 @@ def main() -> None:
     parser.add_argument("--model", choices=sorted(MODELS), default="local")
     args = parser.parse_args()
     print(f"AI worker model: {MODELS[args.model]}, {os.cpu_count()} cores", flush=True)
-    throughput, _ = run(args.model, args.seconds, args.batches, args.pool)
-    alone = throughput[0].images_per_second
-    for result in throughput[1:]:
-        print(f"{result.mode}: {result.images_per_second / alone:.2f}x one at a time")
+    run(
+        args.model,
+        args.seconds,
+        args.batches,
+        args.pool,
+        on_line=lambda line: print(line, flush=True),
+    )
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ import json
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +34,7 @@ from bench.stack import (
     bench_vhost,
     migrate,
     process,
+    quiet_collector,
     signed_in_headers,
 )
 from bunri.scans.events import CHANNEL
@@ -106,40 +108,61 @@ async def run_rate(
     return {scan_id: timelines[scan_id] for scan_id in accepted}, elapsed
 
 
-def report(rate: float, timelines: dict[str, Timeline], elapsed: float) -> None:
+@dataclass(frozen=True)
+class RateResult:
+    """One rate's figures, in ms from each scan's scheduled upload; stages by (begin, end)."""
+
+    rate: float
+    completed: int
+    failed: int
+    unfinished: int
+    elapsed: float
+    total_ms: list[float]
+    stages_ms: dict[tuple[str, str], list[float]]
+
+    def lines(self) -> list[str]:
+        lines = [
+            f"{self.rate:g} scans/s: {self.completed} completed, {self.failed} failed, "
+            f"{self.unfinished} unfinished in {self.elapsed:.1f} s"
+        ]
+        for name, spans in [("upload -> completed", self.total_ms)] + [
+            (f"{begin} -> {end}", spans) for (begin, end), spans in self.stages_ms.items()
+        ]:
+            if spans:
+                lines.append(
+                    f"  {name:<24}p50 {statistics.median(spans):7.1f} ms"
+                    f"  p99 {percentile(spans, 0.99):7.1f} ms"
+                )
+        return lines
+
+
+def summarise(rate: float, timelines: dict[str, Timeline], elapsed: float) -> RateResult:
     completed = [t for t in timelines.values() if "completed" in t.moments]
     failed = sum("failed" in t.moments for t in timelines.values())
-    unfinished = len(timelines) - len(completed) - failed
-    total = [(t.moments["completed"] - t.submitted) * 1000 for t in completed]
-    print(
-        f"{rate:g} scans/s: {len(completed)} completed, {failed} failed, {unfinished} unfinished"
-        f" in {elapsed:.1f} s"
-    )
-    if not total:
-        return
-    print(
-        f"  upload to completed     p50 {statistics.median(total):7.1f} ms"
-        f"  p99 {percentile(total, 0.99):7.1f} ms"
-    )
+    stages = {}
     for begin, end in STAGES:
         spans = [
             (t.moments[end] - t.moments[begin]) * 1000 for t in completed if begin in t.moments
         ]
-        spans = [span for span in spans if span >= 0]
-        if spans:
-            print(
-                f"  {begin + ' -> ' + end:<24}p50 {statistics.median(spans):7.1f} ms"
-                f"  p99 {percentile(spans, 0.99):7.1f} ms"
-            )
+        stages[(begin, end)] = [span for span in spans if span >= 0]
+    return RateResult(
+        rate=rate,
+        completed=len(completed),
+        failed=failed,
+        unfinished=len(timelines) - len(completed) - failed,
+        elapsed=elapsed,
+        total_ms=[(t.moments["completed"] - t.submitted) * 1000 for t in completed],
+        stages_ms=stages,
+    )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--rates", type=float, nargs="+", default=[5.0, 20.0])
-    parser.add_argument("--seconds", type=float, default=10.0)
-    args = parser.parse_args()
+def run_e2e(
+    rates: list[float], seconds: float, on_result: Callable[[RateResult], None] | None = None
+) -> list[RateResult]:
+    """Start the whole pipeline, submit scans at each of `rates` for `seconds`, follow each to
+    its end; `on_result` sees each rate's figures as they come."""
     image = photo_of_size(IMAGE_BYTES)
-    print(f"end to end: {len(image) / 1024:.0f} KB JPEG, tiny CLIP, real workers", flush=True)
+    results = []
     with tempfile.TemporaryDirectory() as scratch, bench_vhost() as broker, ExitStack() as stack:
         logs = Path(scratch)
         s3_url = f"http://127.0.0.1:{free_port()}"
@@ -181,11 +204,24 @@ def main() -> None:
         headers = signed_in_headers(auth_url)
         endpoint = f"{scan_url}/api/v1/scans"
         request = multipart_request(endpoint, headers, "image", "photo.jpg", image, "image/jpeg")
+        quiet_collector()
         # Unmeasured: the first scans open connection pools and run the model's first inference.
         uvloop.run(run_rate(endpoint, request, 5.0, 2.0))
-        for rate in args.rates:
-            timelines, elapsed = uvloop.run(run_rate(endpoint, request, rate, args.seconds))
-            report(rate, timelines, elapsed)
+        for rate in rates:
+            result = summarise(rate, *uvloop.run(run_rate(endpoint, request, rate, seconds)))
+            results.append(result)
+            if on_result is not None:
+                on_result(result)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rates", type=float, nargs="+", default=[5.0, 20.0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    print(f"end to end: {IMAGE_BYTES // 1024} KB JPEG, tiny CLIP, real workers", flush=True)
+    run_e2e(args.rates, args.seconds, lambda result: print("\n".join(result.lines()), flush=True))
 
 
 if __name__ == "__main__":

@@ -49,11 +49,9 @@ which makes a prefork pool in an eventlet-patched process. They also leave psyco
 function, which `bunri-storage-worker` swaps for the pure-Python one only because the C one would
 block the eventlet hub.
 
-Under the threads pool, the first tasks race in `storage_worker.tasks.service()` (and `ledger()`,
-`object_store()`): `functools.cache` does not stop concurrent first calls, so each of the first
-wave of threads builds its own service, database engine, Redis client, boto3 client (~80 ms of CPU
-each) and decode slots. That happens before the window opens; it shows in the time from the
-worker's " ready." to the last `stored`, which each line also gives.
+The worker's shared clients (`service()`, `ledger()`, `object_store()`) are built once per
+process (`bunri.once`) even when a threads pool's first wave of tasks asks for them at the same
+moment.
 
     .venv/bin/python -m bench.storage_pools [--images 200] [--pools eventlet:100 threads:8]
         [--latencies 0 20] [--rounds 1] [--logs DIR]

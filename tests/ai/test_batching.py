@@ -19,6 +19,7 @@ from PIL import Image
 from ai_worker.batching import Address, BatchedClassifier, BatchLimits, InferenceProcess
 from ai_worker.classifier.base import BatchableClassifier, Pixels, Scores
 from ai_worker.classifier.clip import ClipClassifier
+from ai_worker.settings import CUDA_BATCH_MAX_SIZE, AiWorkerSettings
 from tests.support.models import build_tiny_clip
 from tests.support.pictures import photo
 
@@ -165,3 +166,19 @@ def test_a_killed_inference_process_costs_no_answer_and_comes_back(
             time.sleep(0.1)
             client.classify(pictures[2:3])
         assert process.pid != first
+
+
+@pytest.mark.parametrize(
+    ("device", "configured", "expected"),
+    [
+        ("cpu", None, 1),
+        ("cuda", None, CUDA_BATCH_MAX_SIZE),
+        ("cuda:1", None, CUDA_BATCH_MAX_SIZE),
+        ("cpu", 8, 8),
+    ],
+)
+def test_batching_is_on_where_it_pays_unless_configured(
+    device: str, configured: int | None, expected: int
+) -> None:
+    settings = AiWorkerSettings(device=device, ai_batch_max_size=configured)
+    assert settings.batch_max_size() == expected

@@ -191,7 +191,7 @@ async def test_a_killed_inference_process_costs_no_scan(
     # The pool children's images share forward passes in one inference process (DESIGN.md,
     # issue 7): its death must cost no more than a pool child's.
     workers.storage()
-    ai = workers.ai()
+    ai = workers.ai(BUNRI_AI_BATCH_MAX_SIZE="16")  # batching is off by default on CPU
     user = await new_user(auth_url)
     first = (await submit(crash_client, user, photo(seed=33))).json()["scan_id"]
     assert (await wait_until_done(crash_client, user, first))["status"] == "completed"

@@ -56,7 +56,7 @@ def _load() -> Classifier | ModelUnavailable:
         log.error("model unavailable; scans will fail until it is fixed", reason=str(exc))
         return exc
     log.info("model loaded", backend=loaded.backend, model=loaded.model_name, pid=os.getpid())
-    if settings.ai_batch_max_size > 1 and isinstance(loaded, BatchableClassifier):
+    if settings.batch_max_size() > 1 and isinstance(loaded, BatchableClassifier):
         return _batched(loaded)
     return MeasuredClassifier(loaded)
 
@@ -65,7 +65,7 @@ def _batched(model: BatchableClassifier) -> BatchedClassifier:
     """The pool children's classifier, sending their images to the inference process (started
     with the worker)."""
     address = Address.unique()
-    limits = BatchLimits(settings.ai_batch_max_size, settings.ai_batch_max_wait_ms / 1000)
+    limits = BatchLimits(settings.batch_max_size(), settings.ai_batch_max_wait_ms / 1000)
     threads = settings.ai_batch_torch_threads or os.cpu_count() or 1
     _inference.append(InferenceProcess(model, address, limits, threads))
     return BatchedClassifier(

@@ -12,6 +12,13 @@ from bunri.worker.settings import WorkerSettings
 Backend = Literal["local", "clip", "hf", "openai"]
 
 
+# On a GPU one pass over many images costs little more than over one. On CPU a batch saves
+# nothing: the shipped CNN runs as many images a second one per core, one thread each, as in
+# batches on every core, and the hand-over to the inference process costs more than that
+# (bench.ai_batching: batches of 4-16 reach 0.6-0.8x of one at a time on 2 vCPUs).
+CUDA_BATCH_MAX_SIZE = 16
+
+
 class AiWorkerSettings(LlmSettings, WorkerSettings):
     service_name: str = "ai-worker"
 
@@ -21,8 +28,11 @@ class AiWorkerSettings(LlmSettings, WorkerSettings):
     device: str = Field(default="cpu", description="torch device: cpu, cuda, cuda:1 ...")
     # Dynamic batching (ai_worker.batching). A batch never holds more images than there are
     # pool children waiting, so it needs ai_worker_concurrency >= ai_batch_max_size to fill.
-    ai_batch_max_size: int = Field(
-        default=16, ge=1, description="Images per forward pass at most; 1 turns batching off."
+    ai_batch_max_size: int | None = Field(
+        default=None,
+        ge=1,
+        description="Images per forward pass at most; 1 turns batching off. Unset: "
+        f"{CUDA_BATCH_MAX_SIZE} on a CUDA device, off on CPU.",
     )
     ai_batch_max_wait_ms: float = Field(
         default=5.0, ge=0, description="How long a batch waits for more images after its first."
@@ -68,3 +78,9 @@ class AiWorkerSettings(LlmSettings, WorkerSettings):
         "the local model was calibrated with, 0.5 for the other backends.",
     )
     analysis_task_max_retries: int = Field(default=5, ge=0)
+
+    def batch_max_size(self) -> int:
+        """`ai_batch_max_size`, or where it is unset what pays on the configured device."""
+        if self.ai_batch_max_size is not None:
+            return self.ai_batch_max_size
+        return CUDA_BATCH_MAX_SIZE if self.device.startswith("cuda") else 1

@@ -3,10 +3,9 @@ be chosen on the command line, so that patching happens before anything is impor
 
 from __future__ import annotations
 
-from functools import cache
-
 from celery.signals import worker_init
 
+from bunri.once import once
 from bunri.storage import ObjectStore, create_object_store
 from bunri.worker.celery import create_celery_app, open_journal, prepare_worker
 from bunri.worker.durable import DurableScanWrites
@@ -21,17 +20,17 @@ journal = open_journal(settings)
 runner = JournaledRunner(app, journal)
 
 
-@cache
+@once
 def ledger() -> ScanLedger:
     return create_ledger(settings, pool_size=min(settings.storage_worker_concurrency, 20))
 
 
-@cache
+@once
 def writes() -> DurableScanWrites:
     return DurableScanWrites(ledger(), journal)
 
 
-@cache
+@once
 def object_store() -> ObjectStore:
     return create_object_store(settings)
 

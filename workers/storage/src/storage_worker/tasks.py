@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from functools import cache
 from typing import Any
 
 import amqp.exceptions
@@ -22,6 +21,7 @@ from bunri.messaging.tasks import ANALYZE_SCAN, STORE_SCAN_IMAGE
 from bunri.messaging.topology import AI_ANALYSIS, DEFAULT_PRIORITY
 from bunri.metrics.messaging import CONNECTION_LOST, PUBLISH_FAILURES, queue_metrics
 from bunri.metrics.messaging import QUEUE_FULL as QUEUE_FULL_REASON
+from bunri.once import once
 from bunri.tracing import TRACEPARENT_HEADER, outgoing_traceparent
 from bunri.worker.retry import retry_while_allowed
 from storage_worker.app import app, journal, ledger, object_store, runner, settings, writes
@@ -45,7 +45,7 @@ TRANSIENT = (
 REFUSED = (amqp.exceptions.MessageNacked,)
 
 
-@cache
+@once
 def service() -> StorageService:
     return StorageService(settings, ledger(), object_store(), hand_off, journal)
 
