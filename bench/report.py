@@ -283,10 +283,7 @@ def _plot_accept(figures: Figures, path: Path) -> bool:
     )
     throughput.set_ylabel("uploads/s")
     throughput.set_title(label)
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return True
+    return _saved(figure, path)
 
 
 def _plot_ai(figures: Figures, path: Path) -> bool:
@@ -318,10 +315,7 @@ def _plot_ai(figures: Figures, path: Path) -> bool:
     axes.set_title(f"AI worker, {ai['model']} model, {figures['machine']['cpus']} vCPUs")
     axes.set_ylim(bottom=0)
     axes.legend()
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return True
+    return _saved(figure, path)
 
 
 def _plot_storage(figures: Figures, path: Path) -> bool:
@@ -338,10 +332,7 @@ def _plot_storage(figures: Figures, path: Path) -> bool:
     memory.bar(names, [run["peak_pss_mib"] for run in runs], color="C1")
     memory.set_ylabel("peak PSS, MiB (all processes)")
     memory.set_title("storage worker memory")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return True
+    return _saved(figure, path)
 
 
 def _plot_e2e(figures: Figures, path: Path) -> bool:
@@ -360,6 +351,12 @@ def _plot_e2e(figures: Figures, path: Path) -> bool:
     axes.set_ylabel("ms, p50 of each stage")
     axes.set_title("end to end, stage by stage")
     axes.legend()
+    return _saved(figure, path)
+
+
+def _saved(figure: Any, path: Path) -> bool:
+    import matplotlib.pyplot as plt
+
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
