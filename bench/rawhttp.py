@@ -36,14 +36,21 @@ def multipart_request(
     return ("\r\n".join(head) + "\r\n\r\n").encode() + body
 
 
+# A server that has not answered by then never will in a way worth measuring (a baseline past
+# its capacity can starve its own connection pool): the request counts as failed.
+TIMEOUT_SECONDS = 60.0
+TIMED_OUT = 0  # the status `send` returns then
+
+
 class RawClient:
     """Sends `request` (complete bytes) and returns the response status (and with `exchange`, the
     body too); connections are reused."""
 
-    def __init__(self, url: str, request: bytes) -> None:
+    def __init__(self, url: str, request: bytes, timeout: float = TIMEOUT_SECONDS) -> None:
         parts = urlsplit(url)
         self._host, self._port = parts.hostname or "127.0.0.1", parts.port or 80
         self._request = request
+        self._timeout = timeout
         self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
 
     async def send(self) -> int:
@@ -51,31 +58,35 @@ class RawClient:
         return status
 
     async def exchange(self) -> tuple[int, bytes]:
+        """(status, body), or (TIMED_OUT, b"") when no answer came in time."""
+        try:
+            async with asyncio.timeout(self._timeout):
+                return await self._exchange()
+        except TimeoutError:
+            return TIMED_OUT, b""
+
+    async def _exchange(self) -> tuple[int, bytes]:
         status_line = b""
         while not status_line:
             if self._idle:
                 reader, writer = self._idle.pop()
             else:
                 reader, writer = await asyncio.open_connection(self._host, self._port)
-            writer.write(self._request)
-            # Empty: the server had closed this idle connection (its keep-alive timeout) before
-            # the request reached it, so sending it again on another one is safe.
             try:
-                status_line = await reader.readline()
-            except ConnectionResetError:
-                status_line = b""
-            if not status_line:
+                writer.write(self._request)
+                # Empty: the server had closed this idle connection (its keep-alive timeout)
+                # before the request reached it, so sending it again on another one is safe.
+                try:
+                    status_line = await reader.readline()
+                except ConnectionResetError:
+                    status_line = b""
+                if not status_line:
+                    writer.close()
+                    continue
+                status, body, keep_alive = await _response(status_line, reader)
+            except asyncio.CancelledError:  # timed out: this connection is mid-response
                 writer.close()
-        status = int(status_line.split(b" ", 2)[1])
-        length, keep_alive = 0, True
-        while (line := await reader.readline()) not in (b"\r\n", b""):
-            name, _, value = line.partition(b":")
-            name = name.strip().lower()
-            if name == b"content-length":
-                length = int(value)
-            elif name == b"connection" and value.strip().lower() == b"close":
-                keep_alive = False
-        body = await reader.readexactly(length)
+                raise
         if keep_alive:
             self._idle.append((reader, writer))
         else:
@@ -88,3 +99,17 @@ class RawClient:
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
         self._idle.clear()
+
+
+async def _response(status_line: bytes, reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
+    """The rest of a response after its status line: (status, body, keep-alive)."""
+    status = int(status_line.split(b" ", 2)[1])
+    length, keep_alive = 0, True
+    while (line := await reader.readline()) not in (b"\r\n", b""):
+        name, _, value = line.partition(b":")
+        name = name.strip().lower()
+        if name == b"content-length":
+            length = int(value)
+        elif name == b"connection" and value.strip().lower() == b"close":
+            keep_alive = False
+    return status, await reader.readexactly(length), keep_alive

@@ -51,6 +51,8 @@ def _latency(run: dict[str, float] | None, *keys: str) -> str:
     text = " / ".join(_ms(run[key]) for key in keys)
     if run["throughput"] < run.get("rate", 0) * 0.95:
         text += f" (serves {run['throughput']:.0f}/s)"
+    if run["errors"]:
+        text += f" ({run['errors']:.0f} failed or timed out)"
     return text
 
 

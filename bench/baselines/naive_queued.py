@@ -16,8 +16,11 @@ Deliberately lighter than a real service, which can only make this baseline fast
 
 It keeps the tutorials' `db.refresh(scan)`, which holds the connection until FastAPI has validated
 the response on one of the same 40 threads the endpoints queue for; past what the server can do,
-that starves the 15-connection pool (see bench.baselines.synchronous). Not reached at the rates
-bench.accept offers: this recipe takes about 200 uploads a second here.
+that starves the 15-connection pool (see bench.baselines.synchronous): every thread then waits
+for a connection that a session holds until its clean-up gets a thread, and the server stops
+answering. This recipe takes 110-200 uploads a second here, so 100/s reaches that only when the
+machine is slow; the harness then counts the unanswered requests as failed (bench.rawhttp's
+timeout).
 
     uvicorn bench.baselines.naive_queued:app --port 8000 --workers 1
 """

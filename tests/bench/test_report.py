@@ -107,6 +107,14 @@ def test_each_target_is_checked_against_the_figures() -> None:
     ]
 
 
+def test_failed_requests_are_shown() -> None:
+    failing = figures()
+    failing["accept"]["naive"][1]["errors"] = 7
+    assert row(report.markdown_table(failing), "accept, 100 uploads/s")[2].endswith(
+        "(7 failed or timed out)"
+    )
+
+
 def test_a_missed_target_says_so() -> None:
     slow = figures()
     slow["accept"]["bunri"][0]["p50"] = 8.5
