@@ -373,3 +373,34 @@ async def test_a_resent_question_still_being_answered_is_not_asked_twice(
         assert (await frames_until(first))[-1]["type"] == "done"
     assert (resent[-1]["type"], resent[-1]["code"]) == ("error", "message_in_progress")
     assert len(llm.calls) == 2
+
+
+async def test_answers_start_a_few_at_a_time_so_streaming_ones_keep_their_pace(
+    start_chat: StartChat, llm: FakeLLM, auth_url: str
+) -> None:
+    # The model's first token comes after 0.5 s: the first answer holds the one starting turn
+    # until then, and the second answer is not even recorded before it.
+    llm.script = Script(tokens=["a ", "b "], seconds_per_token=0.5)
+    first_user, second_user = await new_user(auth_url), await new_user(auth_url)
+
+    async def arrival(socket: ClientConnection) -> tuple[dict[str, object], float]:
+        frame = json.loads(await socket.recv())
+        return frame, time.monotonic()
+
+    with start_chat(chat_concurrent_starts=1) as url:
+        async with (
+            await open_chat(url, first_user) as first,
+            await open_chat(url, second_user) as second,
+        ):
+            await first.recv()  # ready
+            await second.recv()
+            await first.send(json.dumps({"type": "message", "text": "유리병 버리는 법"}))
+            assert json.loads(await first.recv())["type"] == "start"
+            await second.send(json.dumps({"type": "message", "text": "캔 버리는 법"}))
+            first_token = asyncio.create_task(arrival(first))
+            second_start = asyncio.create_task(arrival(second))
+            (token, token_at), (start, start_at) = await first_token, await second_start
+            assert (token["type"], start["type"]) == ("delta", "start")
+            assert token_at < start_at
+            assert (await frames_until(first))[-1]["type"] == "done"
+            assert (await frames_until(second))[-1]["type"] == "done"

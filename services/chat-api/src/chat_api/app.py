@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -47,6 +48,7 @@ def create_app(settings: ChatApiSettings | None = None) -> FastAPI:
                     window_seconds=60,
                 ),
                 guides=guide_index(),
+                starts=asyncio.Semaphore(settings.chat_concurrent_starts),
             )
             try:
                 yield

@@ -44,6 +44,31 @@ class ChatDependencies:
     responder: Responder
     limiter: FixedWindowLimiter
     guides: GuideIndex
+    starts: asyncio.Semaphore  # chat_concurrent_starts
+
+
+class StartingTurn:
+    """One of the `chat_concurrent_starts` answers being started at once, given back when the
+    answer's first token is out or it ends. Starting an answer costs milliseconds of CPU (the
+    database, the grounding, the SDK's request); streaming a token, microseconds. A wave of
+    questions would otherwise hold the event loop while every running answer's next tokens wait."""
+
+    def __init__(self, starts: asyncio.Semaphore) -> None:
+        self._starts = starts
+        self._held = False
+
+    async def __aenter__(self) -> StartingTurn:
+        await self._starts.acquire()
+        self._held = True
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        self.release()
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._starts.release()
 
 
 class FrameError(Exception):
@@ -187,6 +212,10 @@ class ChatConnection:
     # -- an answer ---------------------------------------------------------------------------
 
     async def _answer_question(self, question: Question) -> None:
+        async with StartingTurn(self._deps.starts) as starting:
+            await self._stream_answer(question, starting)
+
+    async def _stream_answer(self, question: Question, starting: StartingTurn) -> None:
         try:
             turn = await self._deps.store.open_turn(question)
         except BunriError as exc:
@@ -212,6 +241,7 @@ class ChatConnection:
                 if isinstance(item, Delta):
                     said.append(item.text)
                     self.send_text(_delta(message_id, len(said), item.text))
+                    starting.release()
                 else:
                     finished = item
         except UpstreamError as exc:

@@ -22,6 +22,13 @@ class ChatApiSettings(LlmSettings, BrokerSettings):
         ge=8,
         description="Frames waiting for a client that is not reading; past this it is dropped.",
     )
+    chat_concurrent_starts: int = Field(
+        default=32,
+        ge=1,
+        description="Answers being started at once in a process (recorded, grounded, sent to "
+        "the model, until their first token); more wait their turn, so that the answers already "
+        "streaming keep their pace through a wave of new questions.",
+    )
     chat_max_question_chars: int = Field(default=2000, ge=1)
     chat_history_messages: int = Field(default=10, ge=0)
     chat_messages_per_minute: int = Field(default=20, ge=1)
