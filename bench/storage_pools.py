@@ -93,7 +93,7 @@ from bunri.logging import configure_logging
 from bunri.messaging.publisher import TaskPublisher
 from bunri.messaging.topology import AI_ANALYSIS, IMAGE_UPLOAD
 from bunri.scans.events import stream_key
-from scan_api.service import request_digest, store_image_message
+from scan_api.service import queued_scan_row, request_digest, store_image_message
 from scan_api.settings import ScanApiSettings
 from tests.support.pictures import photo_of_size
 from tests.support.processes import wait_for_log
@@ -311,23 +311,18 @@ async def queue_scans(broker_url: str, image: bytes, count: int) -> uuid.UUID:
     info = inspect_upload(image, max_bytes=len(image), max_pixels=10**9)
     user_id, now = uuid7(), utcnow()
     scan_ids = [uuid7() for _ in range(count)]
+    digest = request_digest(image, None)
     scans = [
-        {
-            "id": scan_id,
-            "user_id": user_id,
-            "note": None,
-            "idempotency_key": None,
-            "request_digest": request_digest(image, None),
-            "media_type": info.media_type,
-            "size_bytes": len(image),
-            "width": info.width,
-            "height": info.height,
-            "status": ScanStatus.QUEUED,
-            "progress": 0,
-            "version": 1,
-            "created_at": now,
-            "updated_at": now,
-        }
+        queued_scan_row(
+            scan_id,
+            user_id,
+            info,
+            size_bytes=len(image),
+            note=None,
+            idempotency_key=None,
+            digest=digest,
+            now=now,
+        )
         for scan_id in scan_ids
     ]
     engine = create_async_engine(DATABASE_URL)

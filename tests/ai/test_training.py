@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from ai_worker.classifier.base import ModelUnavailable
 from ai_worker.classifier.local import LocalClassifier, read_metadata
@@ -48,26 +48,25 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+def train(data: Path, taxonomy_map: Path, output: Path, *options: str) -> Result:
+    """`bunri train` through its CLI."""
+    command = ["train", "--data", str(data), "--taxonomy-map", str(taxonomy_map)]
+    return CliRunner().invoke(app, [*command, "--output", str(output), *options])
+
+
 @pytest.fixture(scope="module")
 def trained(dataset: Path) -> Path:
     model = dataset / "model" / "colours.safetensors"
-    result = CliRunner().invoke(
-        app,
-        [
-            "train",
-            "--data",
-            str(dataset / "data"),
-            "--taxonomy-map",
-            str(dataset / "map.json"),
-            "--output",
-            str(model),
-            "--epochs",
-            "4",
-            "--image-size",
-            "32",
-            "--batch-size",
-            "16",
-        ],
+    result = train(
+        dataset / "data",
+        dataset / "map.json",
+        model,
+        "--epochs",
+        "4",
+        "--image-size",
+        "32",
+        "--batch-size",
+        "16",
     )
     assert result.exit_code == 0, result.output
     return model
@@ -125,20 +124,7 @@ def test_evaluation_reports_accuracy_calibration_speed_and_the_confusion_matrix(
 def test_training_refuses_a_class_the_map_does_not_place(dataset: Path, tmp_path: Path) -> None:
     partial = tmp_path / "map.json"
     partial.write_text(json.dumps({"red": TAXONOMY["red"]}), "utf-8")
-    result = CliRunner().invoke(
-        app,
-        [
-            "train",
-            "--data",
-            str(dataset / "data"),
-            "--taxonomy-map",
-            str(partial),
-            "--output",
-            str(tmp_path / "m.safetensors"),
-            "--epochs",
-            "1",
-        ],
-    )
+    result = train(dataset / "data", partial, tmp_path / "m.safetensors", "--epochs", "1")
     assert result.exit_code == 2
     assert "does not say where these classes go" in result.output
     assert not (tmp_path / "m.safetensors").exists()

@@ -18,7 +18,8 @@ import asyncio
 import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -26,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from bunri.db.base import utcnow
 from bunri.db.models import ScanStatus
 from bunri.ids import uuid7
-from bunri.images import inspect_upload
+from bunri.images import ImageInfo, inspect_upload
 from bunri.logging import get_logger
 from bunri.messaging.errors import BrokerUnavailable
 from bunri.messaging.outbox import keep_in_outbox
@@ -67,6 +68,36 @@ def request_digest(image: bytes, note: str | None) -> bytes:
     return digest.digest()
 
 
+def queued_scan_row(
+    scan_id: uuid.UUID,
+    user_id: uuid.UUID,
+    info: ImageInfo,
+    *,
+    size_bytes: int,
+    note: str | None,
+    idempotency_key: str | None,
+    digest: bytes,
+    now: datetime,
+) -> dict[str, Any]:
+    """The `scans` row of an accepted upload, as it is inserted."""
+    return {
+        "id": scan_id,
+        "user_id": user_id,
+        "note": note,
+        "idempotency_key": idempotency_key,
+        "request_digest": digest,
+        "media_type": info.media_type,
+        "size_bytes": size_bytes,
+        "width": info.width,
+        "height": info.height,
+        "status": ScanStatus.QUEUED,
+        "progress": 0,
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
 class ScanService:
     def __init__(
         self, settings: ScanApiSettings, publisher: Publisher, engine: AsyncEngine
@@ -95,22 +126,16 @@ class ScanService:
                 if earlier is not None:
                     return earlier
             scan_id, now = uuid7(), utcnow()
-            scan = {
-                "id": scan_id,
-                "user_id": user_id,
-                "note": note,
-                "idempotency_key": idempotency_key,
-                "request_digest": digest,
-                "media_type": info.media_type,
-                "size_bytes": len(image),
-                "width": info.width,
-                "height": info.height,
-                "status": ScanStatus.QUEUED,
-                "progress": 0,
-                "version": 1,
-                "created_at": now,
-                "updated_at": now,
-            }
+            scan = queued_scan_row(
+                scan_id,
+                user_id,
+                info,
+                size_bytes=len(image),
+                note=note,
+                idempotency_key=idempotency_key,
+                digest=digest,
+                now=now,
+            )
             message = store_image_message(
                 scan_id, info.media_type, image, self._settings.scan_priority
             )
