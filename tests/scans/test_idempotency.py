@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bunri.db.models import OutboxMessage, Scan
 from bunri.messaging.tasks import STORE_SCAN_IMAGE
 from bunri.scans.events import stream_key
+from scan_api.service import request_digest
 from tests.conftest import new_user
 from tests.scans.conftest import submit, wait_until_done
 from tests.scans.helpers import (
@@ -51,6 +52,8 @@ async def test_the_same_key_and_upload_is_the_same_scan_published_once(
         assert again.headers["location"] == first.headers["location"]
 
     assert await count_rows(clean_database, Scan) == 1
+    row = await scan_row(clean_database, first.json()["scan_id"])
+    assert bytes(row["request_digest"]) == request_digest(image, "병")
     assert await queue_depth(idle_broker_url) == 1
     assert await count_rows(clean_database, OutboxMessage) == 0
 

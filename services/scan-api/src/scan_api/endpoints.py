@@ -11,7 +11,7 @@ from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from bunri.auth import CurrentUser
+from bunri.auth import CurrentUser, SignedCallerDep
 from bunri.db.models import Scan
 from bunri.scans.views import SCANS_PATH, scan_view
 from bunri.web.deps import ResourcesDep, SessionDep
@@ -67,13 +67,18 @@ _UPLOAD_SCHEMA = {
 )
 async def submit_scan(
     request: Request,
-    user: CurrentUser,
+    caller: SignedCallerDep,
     scans: ScanServiceDep,
     settings: ScanSettingsDep,
 ) -> JSONResponse:
     """Accept a photo; the scan runs in the background. 202 with where to follow it."""
-    upload = await read_upload(
-        request, max_note_chars=settings.max_note_chars, max_image_bytes=settings.max_image_bytes
+    # The body is parsed while Redis says whether the token was revoked.
+    user, upload = await caller.unless_revoked(
+        read_upload(
+            request,
+            max_note_chars=settings.max_note_chars,
+            max_image_bytes=settings.max_image_bytes,
+        )
     )
     accepted = await scans.accept(
         user_id=user.user_id,

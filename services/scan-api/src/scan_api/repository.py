@@ -25,7 +25,7 @@ async def insert_scan(connection: AsyncConnection, values: dict[str, Any]) -> No
 
 async def find_keyed_scan(
     connection: AsyncConnection, user_id: uuid.UUID, key: str
-) -> tuple[uuid.UUID, ScanStatus, datetime, bytes] | None:
+) -> tuple[uuid.UUID, ScanStatus, datetime, bytes | None] | None:
     """(id, status, created_at, request_digest) of the user's scan made with this
     Idempotency-Key."""
     row = (

@@ -42,6 +42,14 @@ log = get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
+class KeyedUpload:
+    """An upload sent with an Idempotency-Key, and the digest that a repeat of it must match."""
+
+    key: str
+    digest: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class Accepted:
     scan_id: uuid.UUID
     status: ScanStatus
@@ -76,7 +84,7 @@ def queued_scan_row(
     size_bytes: int,
     note: str | None,
     idempotency_key: str | None,
-    digest: bytes,
+    digest: bytes | None,
     now: datetime,
 ) -> dict[str, Any]:
     """The `scans` row of an accepted upload, as it is inserted."""
@@ -119,10 +127,15 @@ class ScanService:
             max_bytes=self._settings.max_image_bytes,
             max_pixels=self._settings.max_image_pixels,
         )
-        digest = request_digest(image, note)
+        # Only a key is ever compared with what came before; a keyless upload is not hashed.
+        keyed = (
+            None
+            if idempotency_key is None
+            else KeyedUpload(idempotency_key, request_digest(image, note))
+        )
         async with self._engine.connect() as connection:
-            if idempotency_key is not None:
-                earlier = await self._earlier_attempt(connection, user_id, idempotency_key, digest)
+            if keyed is not None:
+                earlier = await self._earlier_attempt(connection, user_id, keyed)
                 if earlier is not None:
                     return earlier
             scan_id, now = uuid7(), utcnow()
@@ -133,7 +146,7 @@ class ScanService:
                 size_bytes=len(image),
                 note=note,
                 idempotency_key=idempotency_key,
-                digest=digest,
+                digest=None if keyed is None else keyed.digest,
                 now=now,
             )
             message = store_image_message(
@@ -144,12 +157,12 @@ class ScanService:
                 await repository.insert_scan(connection, scan)
             except IntegrityError:
                 await _settled(publishing)
-                if idempotency_key is None:
+                if keyed is None:
                     raise
                 # The same key, at the same moment, from another request of this user: that one
                 # won. The message just published names a scan that will never exist.
                 await connection.rollback()
-                earlier = await self._earlier_attempt(connection, user_id, idempotency_key, digest)
+                earlier = await self._earlier_attempt(connection, user_id, keyed)
                 if earlier is None:
                     raise
                 return earlier
@@ -170,11 +183,11 @@ class ScanService:
         return Accepted(scan_id, ScanStatus.QUEUED, replayed=False)
 
     async def _earlier_attempt(
-        self, connection: AsyncConnection, user_id: uuid.UUID, key: str, digest: bytes
+        self, connection: AsyncConnection, user_id: uuid.UUID, keyed: KeyedUpload
     ) -> Accepted | None:
         """The scan this key already made within the window; a key older than the window is
         released for reuse."""
-        earlier = await repository.find_keyed_scan(connection, user_id, key)
+        earlier = await repository.find_keyed_scan(connection, user_id, keyed.key)
         if earlier is None:
             return None
         scan_id, status, created_at, earlier_digest = earlier
@@ -182,7 +195,7 @@ class ScanService:
         if created_at < utcnow() - window:
             await repository.release_idempotency_key(connection, scan_id)
             return None
-        if earlier_digest != digest:
+        if earlier_digest != keyed.digest:
             raise IdempotencyConflict()
         return Accepted(scan_id, status, replayed=True)
 

@@ -1,5 +1,6 @@
-"""Reading the multipart upload of POST /api/v1/scans, after the caller is authenticated (FastAPI
-would parse a declared form body before running the auth dependency)."""
+"""Reading the multipart upload of POST /api/v1/scans, once the caller's token is known to be
+signed by us (FastAPI would parse a declared form body before running the auth dependency);
+whether it was revoked is asked at the same time."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ auth-api's JWKS and ask Redis whether the token (or its whole sign-in session) w
 """
 
 from bunri.auth.claims import AccessClaims
-from bunri.auth.dependencies import CurrentUser, current_user
+from bunri.auth.dependencies import CurrentUser, SignedCaller, SignedCallerDep, current_user
 from bunri.auth.errors import (
     AuthUnavailable,
     TokenError,
@@ -25,6 +25,8 @@ __all__ = [
     "JwksKeySource",
     "KeySource",
     "RevocationStore",
+    "SignedCaller",
+    "SignedCallerDep",
     "StaticKeySource",
     "TokenError",
     "TokenExpired",

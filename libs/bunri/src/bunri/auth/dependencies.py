@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import asyncio
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPBearer
@@ -14,6 +17,8 @@ from bunri.web.state import app_state
 
 # Declares the scheme in OpenAPI (the docs' "Authorize" button); the header is parsed below so that
 # a missing token and a malformed one get different codes.
+T = TypeVar("T")
+
 bearer_scheme = HTTPBearer(auto_error=False, description="An access token from auth-api")
 
 
@@ -36,3 +41,39 @@ async def current_user(
 
 
 CurrentUser = Annotated[AccessClaims, Depends(current_user)]
+
+
+@dataclass(frozen=True, slots=True)
+class SignedCaller:
+    """A caller whose token's signature and claims hold, not yet checked against revocations:
+    for a route that has local work to do (reading an upload) while that round trip is out."""
+
+    claims: AccessClaims
+    verifier: TokenVerifier
+
+    async def unless_revoked(self, work: Awaitable[T]) -> tuple[AccessClaims, T]:
+        """The claims and `work`'s result, with the revocation check running beside `work`.
+        `work` must change nothing outside the request: it runs even for a revoked token, whose
+        error then wins over any of `work`'s."""
+        check = asyncio.ensure_future(self.verifier.ensure_not_revoked(self.claims))
+        try:
+            result = await work
+        except Exception:
+            await check
+            raise
+        except BaseException:
+            check.cancel()
+            raise
+        await check
+        return self.claims, result
+
+
+async def signed_caller(
+    request: Request,
+    verifier: Annotated[TokenVerifier, Depends(app_state("token_verifier"))],
+    _: Annotated[object, Depends(bearer_scheme)] = None,
+) -> SignedCaller:
+    return SignedCaller(await verifier.verify_signature_and_claims(bearer_token(request)), verifier)
+
+
+SignedCallerDep = Annotated[SignedCaller, Depends(signed_caller)]

@@ -44,6 +44,10 @@ class TokenVerifier:
 
     async def verify(self, token: str) -> AccessClaims:
         claims = await self.verify_signature_and_claims(token)
+        await self.ensure_not_revoked(claims)
+        return claims
+
+    async def ensure_not_revoked(self, claims: AccessClaims) -> None:
         try:
             revoked = await self._revocations.is_revoked(claims.token_id, claims.session_id)
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError) as exc:
@@ -51,7 +55,6 @@ class TokenVerifier:
             raise AuthUnavailable() from exc
         if revoked:
             raise TokenRevoked()
-        return claims
 
     async def verify_signature_and_claims(self, token: str) -> AccessClaims:
         """Everything but the revocation check (auth-api's logout needs the claims of a token

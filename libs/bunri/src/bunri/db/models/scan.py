@@ -51,8 +51,9 @@ class Scan(UUIDPrimaryKey, Timestamps, Base):
     version: Mapped[int] = mapped_column(default=1)
     note: Mapped[str | None] = mapped_column(Text)
     idempotency_key: Mapped[str | None] = mapped_column(String(255))
-    # SHA-256 of what was uploaded (image and note): the same key with other content conflicts.
-    request_digest: Mapped[bytes] = mapped_column(LargeBinary(32))
+    # SHA-256 of what was uploaded (image and note), kept with an idempotency key: the same key
+    # with other content conflicts.
+    request_digest: Mapped[bytes | None] = mapped_column(LargeBinary(32))
     media_type: Mapped[str] = mapped_column(String(32))
     size_bytes: Mapped[int]
     width: Mapped[int]
