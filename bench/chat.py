@@ -33,7 +33,15 @@ from pathlib import Path
 import uvloop
 from websockets.asyncio.client import connect
 
-from bench.stack import BIN, base_env, bench_vhost, migrate, process, signed_in_headers
+from bench.stack import (
+    BIN,
+    base_env,
+    bench_vhost,
+    collector_paused,
+    migrate,
+    process,
+    signed_in_headers,
+)
 from tests.support.servers import free_port
 
 SECONDS_PER_TOKEN = 0.05  # 20 tokens a second
@@ -177,6 +185,8 @@ def main() -> None:
             "BUNRI_LLM_BASE_URL": f"http://127.0.0.1:{model_port}/v1",
             "BUNRI_CHAT_MESSAGES_PER_MINUTE": "1000000",
             "BUNRI_DATABASE_POOL_SIZE": "20",
+            "BUNRI_CHAT_API_WORKERS": os.environ.get("W", "1"),
+            "BUNRI_CHAT_CONCURRENT_STARTS": os.environ.get("S", "32"),
         }
         migrate(env)
         model_command = [
@@ -203,9 +213,10 @@ def main() -> None:
         parties = {"chat-api": chat.pid, "fake model": model.pid, "load client": os.getpid()}
         before = {name: cpu_seconds(pid) for name, pid in parties.items()}
         started = time.monotonic()
-        tokens = uvloop.run(
-            run(ws_url, headers, args.conversations, args.questions, args.tokens, args.think)
-        )
+        with collector_paused():
+            tokens = uvloop.run(
+                run(ws_url, headers, args.conversations, args.questions, args.tokens, args.think)
+            )
         elapsed = time.monotonic() - started
         used = {name: cpu_seconds(pid) - before[name] for name, pid in parties.items()}
         shares = ", ".join(f"{name} {used[name] / elapsed * 100:.0f}%" for name in parties)

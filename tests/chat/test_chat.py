@@ -378,9 +378,10 @@ async def test_a_resent_question_still_being_answered_is_not_asked_twice(
 async def test_answers_start_a_few_at_a_time_so_streaming_ones_keep_their_pace(
     start_chat: StartChat, llm: FakeLLM, auth_url: str
 ) -> None:
-    # The model's first token comes after 0.5 s: the first answer holds the one starting turn
-    # until then, and the second answer is not even recorded before it.
-    llm.script = Script(tokens=["a ", "b "], seconds_per_token=0.5)
+    # The model takes 0.6 s to take a request, then 0.6 s for each token. The first answer holds
+    # the one starting turn until the model has taken its request, not until its first token:
+    # the second answer starts in between.
+    llm.script = Script(tokens=["a ", "b "], seconds_per_token=0.6, seconds_to_respond=0.6)
     first_user, second_user = await new_user(auth_url), await new_user(auth_url)
 
     async def arrival(socket: ClientConnection) -> tuple[dict[str, object], float]:
@@ -396,11 +397,13 @@ async def test_answers_start_a_few_at_a_time_so_streaming_ones_keep_their_pace(
             await second.recv()
             await first.send(json.dumps({"type": "message", "text": "유리병 버리는 법"}))
             assert json.loads(await first.recv())["type"] == "start"
+            asked = time.monotonic()
             await second.send(json.dumps({"type": "message", "text": "캔 버리는 법"}))
             first_token = asyncio.create_task(arrival(first))
             second_start = asyncio.create_task(arrival(second))
             (token, token_at), (start, start_at) = await first_token, await second_start
             assert (token["type"], start["type"]) == ("delta", "start")
-            assert token_at < start_at
+            assert start_at - asked > 0.3  # it waited for the model to take the first request
+            assert start_at < token_at  # ... and no longer
             assert (await frames_until(first))[-1]["type"] == "done"
             assert (await frames_until(second))[-1]["type"] == "done"

@@ -23,6 +23,8 @@ class Script:
     # Break the connection after this many tokens (an upstream failure mid-answer).
     fail_after: int | None = None
     status: int = 200
+    # How long the model takes to answer the request at all (its response headers).
+    seconds_to_respond: float = 0.0
     # Each token's text is the moment it was sent (time.monotonic()), for latency measurements.
     stamp: bool = False
 
@@ -49,7 +51,9 @@ class FakeLLM:
     async def _complete(self, request: Request) -> Response:
         body = await request.json()
         script = self.script
-        call = Call(body, time.monotonic())
+        if script.seconds_to_respond:
+            await asyncio.sleep(script.seconds_to_respond)
+        call = Call(body, time.monotonic())  # its tokens are due from here
         self.calls.append(call)
         if script.status != 200:
             return JSONResponse(

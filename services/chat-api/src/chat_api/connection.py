@@ -49,9 +49,11 @@ class ChatDependencies:
 
 class StartingTurn:
     """One of the `chat_concurrent_starts` answers being started at once, given back when the
-    answer's first token is out or it ends. Starting an answer costs milliseconds of CPU (the
-    database, the grounding, the SDK's request); streaming a token, microseconds. A wave of
-    questions would otherwise hold the event loop while every running answer's next tokens wait."""
+    model has taken the request (its response has begun) or the answer ends. Starting an answer
+    costs milliseconds of CPU (the database, the grounding, the SDK's request); streaming a
+    token, microseconds. A wave of questions would otherwise hold the event loop while every
+    running answer's next tokens wait. The model's own time to a first token is not held: with a
+    real model that is most of a second, and holding it would cap how fast answers can start."""
 
     def __init__(self, starts: asyncio.Semaphore) -> None:
         self._starts = starts
@@ -241,9 +243,10 @@ class ChatConnection:
                 if isinstance(item, Delta):
                     said.append(item.text)
                     self.send_text(_delta(message_id, len(said), item.text))
-                    starting.release()
-                else:
+                elif isinstance(item, Finished):
                     finished = item
+                else:  # the model has the request: what is left costs microseconds a token
+                    starting.release()
         except UpstreamError as exc:
             await self._save(turn, said, AnswerState.FAILED, source_bodies, error_code=exc.code)
             self.send(_error(exc.code, exc.message) | {"message_id": message_id})

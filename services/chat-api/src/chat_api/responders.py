@@ -1,6 +1,6 @@
 """Who writes an answer: an OpenAI-compatible model through the official SDK, streaming, or (with
 no model configured) the guide-only responder, which composes the answer from the guides. Both
-stream the same way: text deltas, then how it finished."""
+stream the same way: that the answer is underway, text deltas, then how it finished."""
 
 from __future__ import annotations
 
@@ -21,6 +21,14 @@ from bunri.logging import get_logger
 from chat_api.settings import ChatApiSettings
 
 log = get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Underway:
+    """The model has taken the request and is writing: what follows is its tokens."""
+
+
+UNDERWAY = Underway()
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +54,7 @@ class UpstreamError(Exception):
 class Responder(Protocol):
     name: str
 
-    def stream(self, prompt: Prompt) -> AsyncIterator[Delta | Finished]: ...
+    def stream(self, prompt: Prompt) -> AsyncIterator[Underway | Delta | Finished]: ...
 
 
 class OpenAIResponder:
@@ -74,12 +82,13 @@ class OpenAIResponder:
     async def close(self) -> None:
         await self._client.close()
 
-    async def stream(self, prompt: Prompt) -> AsyncIterator[Delta | Finished]:
+    async def stream(self, prompt: Prompt) -> AsyncIterator[Underway | Delta | Finished]:
         finish_reason = "stop"
         usage: dict[str, Any] | None = None
         # Leaving this block, also on cancel, closes the response: the upstream request ends.
         async with contextlib.AsyncExitStack() as stack:
             response = await self._open(prompt, stack)
+            yield UNDERWAY
             try:
                 # The SDK sends the request (auth, headers, errors); the events are read here,
                 # as bytes of plain JSON: the SDK's text decoding, line splitting and a typed
@@ -178,7 +187,8 @@ class GuideResponder:
 
     name = "guides"
 
-    async def stream(self, prompt: Prompt) -> AsyncIterator[Delta | Finished]:
+    async def stream(self, prompt: Prompt) -> AsyncIterator[Underway | Delta | Finished]:
+        yield UNDERWAY
         for piece in re.findall(r"\S+\s*", compose_from_guides(prompt.sources, prompt.english)):
             yield Delta(piece)
             await asyncio.sleep(0)  # other connections stream meanwhile

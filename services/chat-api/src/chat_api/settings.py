@@ -26,8 +26,8 @@ class ChatApiSettings(LlmSettings, BrokerSettings):
         default=32,
         ge=1,
         description="Answers being started at once in a process (recorded, grounded, sent to "
-        "the model, until their first token); more wait their turn, so that the answers already "
-        "streaming keep their pace through a wave of new questions.",
+        "the model, until the model has taken the request); more wait their turn, so that the "
+        "answers already streaming keep their pace through a wave of new questions.",
     )
     chat_max_question_chars: int = Field(default=2000, ge=1)
     chat_history_messages: int = Field(default=10, ge=0)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request, Response
@@ -11,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from bunri.metrics.exposition import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from bunri.metrics.exposition import render_metrics
 from bunri.settings import BunriSettings
+from bunri.web.collector import opt_in_for_this_server, settle_after_startup
 from bunri.web.errors import install_error_handlers
 from bunri.web.health import health_router
 from bunri.web.middleware import BodyLimit, BodySizeLimitMiddleware, RequestContextMiddleware
@@ -33,7 +35,7 @@ def create_service_app(
         title=title,
         description=description,
         version="1.0.0",
-        lifespan=lifespan,
+        lifespan=_settling_after(lifespan),
         openapi_url=f"{docs_prefix}/openapi.json",
         docs_url=f"{docs_prefix}/docs",
         redoc_url=None,
@@ -52,6 +54,16 @@ def create_service_app(
     )
     app.add_middleware(RequestContextMiddleware)
     return app
+
+
+def _settling_after(lifespan: Any) -> Any:
+    @asynccontextmanager
+    async def settled(app: FastAPI) -> AsyncIterator[Any]:
+        async with lifespan(app) as state:
+            settle_after_startup()
+            yield state
+
+    return settled
 
 
 def _readiness_checks(request: Request) -> Any:
@@ -88,6 +100,7 @@ def serve(
     configure_logging(
         service=settings.service_name, level=settings.log_level, json=settings.log_json
     )
+    opt_in_for_this_server()
     if workers > 1:
         # Each worker process observes; whichever answers a scrape reports them all.
         from bunri.metrics.multiprocess import prepare_multiprocess_dir
@@ -110,8 +123,6 @@ def serve(
 
 def resources_lifespan(settings: BunriSettings) -> Any:
     """A lifespan that opens the shared resources (database, Redis, token verifier)."""
-    from collections.abc import AsyncIterator
-    from contextlib import asynccontextmanager
 
     from bunri.web.resources import open_resources
 
