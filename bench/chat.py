@@ -1,10 +1,11 @@
 """Chat under load: 500 WebSocket conversations at once against a fake model streaming 20 tokens a
-second each, through the real chat-api process (uvicorn, one worker).
+second each, through the real chat-api process (uvicorn, one worker; `--workers 2` runs it as
+docker-compose does, one process per vCPU of a t3.small).
 
 Each conversation asks `--questions` questions; each answer is `--tokens` tokens long (100: five
 seconds of streaming) and the person reads it for about `--think` seconds before asking the next.
 The conversations start within the first five seconds, so all of them stream at once for most of
-the run: 500 concurrent streams are 10,000 tokens a second through one process. `--tokens 20
+the run: 500 concurrent streams are 10,000 tokens a second. `--tokens 20
 --think 0` is the harsher mix in which questions, not tokens, dominate (a new question every two
 milliseconds).
 
@@ -12,9 +13,10 @@ The fake model stamps every token with the moment it sent it, so each token's ad
 measured directly: from the model sending it to the client receiving it through chat-api. The time
 to first token overhead is the first token's arrival, counted from the client's send, less the
 model's own first-token time (one token interval). Prints p50/p99 of both, the streams in flight
-at the peak, chat-api's CPU per question and per token, and its peak memory (VmHWM).
+at the peak, chat-api's CPU per question and per token, and each process's peak memory (VmHWM).
 
     .venv/bin/python -m bench.chat [--conversations 500] [--questions 3] [--tokens 100] [--think 2]
+        [--workers 1]
 """
 
 from __future__ import annotations
@@ -155,10 +157,19 @@ async def run(
     return len(added)
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time the process has used so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU time the processes have used so far."""
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def worker_pids(pid: int) -> list[int]:
+    """uvicorn's worker processes under its supervisor `pid` (none when it serves alone)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(child) for child in children]
 
 
 def peak_memory_mib(pid: int) -> float:
@@ -174,6 +185,9 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=3)
     parser.add_argument("--tokens", type=int, default=100, help="tokens per answer")
     parser.add_argument("--think", type=float, default=2.0, help="seconds between questions")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="chat-api's processes (docker-compose runs 2)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch, bench_vhost() as broker, ExitStack() as stack:
         logs = Path(scratch)
@@ -185,8 +199,7 @@ def main() -> None:
             "BUNRI_LLM_BASE_URL": f"http://127.0.0.1:{model_port}/v1",
             "BUNRI_CHAT_MESSAGES_PER_MINUTE": "1000000",
             "BUNRI_DATABASE_POOL_SIZE": "20",
-            "BUNRI_CHAT_API_WORKERS": os.environ.get("W", "1"),
-            "BUNRI_CHAT_CONCURRENT_STARTS": os.environ.get("S", "32"),
+            "BUNRI_CHAT_API_WORKERS": str(args.workers),
         }
         migrate(env)
         model_command = [
@@ -210,15 +223,16 @@ def main() -> None:
         ws_url = f"ws://127.0.0.1:{chat_port}/api/v1/chat/ws"
         # Warm-up: pools, the SDK's first request.
         uvloop.run(run(ws_url, headers, 20, 1, args.tokens, 0))
-        parties = {"chat-api": chat.pid, "fake model": model.pid, "load client": os.getpid()}
-        before = {name: cpu_seconds(pid) for name, pid in parties.items()}
+        servers = [chat.pid, *worker_pids(chat.pid)]
+        parties = {"fake model": [model.pid], "load client": [os.getpid()], "chat-api": servers}
+        before = {name: cpu_seconds(pids) for name, pids in parties.items()}
         started = time.monotonic()
         with collector_paused():
             tokens = uvloop.run(
                 run(ws_url, headers, args.conversations, args.questions, args.tokens, args.think)
             )
         elapsed = time.monotonic() - started
-        used = {name: cpu_seconds(pid) - before[name] for name, pid in parties.items()}
+        used = {name: cpu_seconds(pids) - before[name] for name, pids in parties.items()}
         shares = ", ".join(f"{name} {used[name] / elapsed * 100:.0f}%" for name in parties)
         print(f"CPU (of one core, 2 on this machine): {shares}")
         questions = args.conversations * args.questions
@@ -226,7 +240,11 @@ def main() -> None:
             f"chat-api CPU: {used['chat-api'] / questions * 1000:.2f} ms per question with its "
             f"answer, {used['chat-api'] / tokens * 1e6:.0f} us per token all in"
         )
-        print(f"chat-api peak memory (VmHWM): {peak_memory_mib(chat.pid):.0f} MiB")
+        peaks = [peak_memory_mib(pid) for pid in servers[1:] or servers]
+        print(
+            f"chat-api peak memory (VmHWM) per process: "
+            f"{', '.join(f'{peak:.0f}' for peak in peaks)} MiB"
+        )
 
 
 if __name__ == "__main__":
