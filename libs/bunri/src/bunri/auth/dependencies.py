@@ -15,10 +15,10 @@ from bunri.auth.errors import TokenInvalid, TokenMissing
 from bunri.auth.verifier import TokenVerifier
 from bunri.web.state import app_state
 
-# Declares the scheme in OpenAPI (the docs' "Authorize" button); the header is parsed below so that
-# a missing token and a malformed one get different codes.
 T = TypeVar("T")
 
+# Declares the scheme in OpenAPI (the docs' "Authorize" button); the header is parsed below so that
+# a missing token and a malformed one get different codes.
 bearer_scheme = HTTPBearer(auto_error=False, description="An access token from auth-api")
 
 

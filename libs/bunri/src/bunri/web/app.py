@@ -123,7 +123,6 @@ def serve(
 
 def resources_lifespan(settings: BunriSettings) -> Any:
     """A lifespan that opens the shared resources (database, Redis, token verifier)."""
-
     from bunri.web.resources import open_resources
 
     @asynccontextmanager
