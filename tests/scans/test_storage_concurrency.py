@@ -18,7 +18,7 @@ from tests.conftest import fresh_vhost
 from tests.scans.conftest import submit
 from tests.scans.test_delivery import scan_api_on
 from tests.support.pictures import photo
-from tests.support.processes import worker_process
+from tests.support.processes import python_says, worker_process
 from tests.support.servers import serve_in_thread
 from tests.support.slow_proxy import SlowProxy
 
@@ -94,19 +94,10 @@ def test_psycopg_waits_cooperatively_under_eventlet_only_with_wait_select(
     """Why the storage worker sets PSYCOPG_WAIT_FUNC: psycopg's default C wait blocks the hub
     (it detects gevent's patching, not eventlet's), so ten queries would run one by one."""
     import os
-    import subprocess
 
     env = {key: value for key, value in os.environ.items() if key != "PSYCOPG_WAIT_FUNC"}
     if wait_function:
         env["PSYCOPG_WAIT_FUNC"] = wait_function
     url = database_url.replace("postgresql+asyncpg://", "postgresql://")
-    run = subprocess.run(
-        [sys.executable, "-c", PG_SLEEPS, url],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    elapsed = float(run.stdout.strip().splitlines()[-1])
+    elapsed = float(python_says(PG_SLEEPS, url, env=env))
     assert (elapsed < 2.0) is cooperative, elapsed

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
+
+from tests.support.processes import python_says
 
 # Runs an app made by create_service_app through its lifespan, in a fresh interpreter, and says
 # what the collector looks like then.
@@ -38,15 +38,7 @@ asyncio.run(main())
 
 def _collector_after_startup(kind: str) -> dict[str, object]:
     env = {name: value for name, value in os.environ.items() if name != "BUNRI_SERVER_COLLECTOR"}
-    done = subprocess.run(
-        [sys.executable, "-c", _PROGRAM, kind],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    result: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    result: dict[str, object] = json.loads(python_says(_PROGRAM, kind, env=env))
     return result
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 
 import pytest
+
+from tests.support.processes import python_says
 
 # A request holds several copies of the photo at once (the body, the part, the message) and frees
 # them together; count the page faults that costs.
@@ -26,10 +27,7 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 
 
 def _faults_per_upload(mode: str) -> float:
-    output = subprocess.run(
-        [sys.executable, "-c", _PROBE, mode], check=True, capture_output=True, text=True
-    ).stdout
-    return int(output) / 200
+    return int(python_says(_PROBE, mode)) / 200
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's allocator")

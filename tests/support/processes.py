@@ -6,10 +6,29 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+
+
+def python_says(
+    program: str, *args: str, env: Mapping[str, str] | None = None, timeout: float = 60.0
+) -> str:
+    """The last line `program` prints, run with `args` in a fresh interpreter (whose imports and
+    process-wide settings then start from nothing); its stderr in the error if it fails."""
+    done = subprocess.run(
+        [sys.executable, "-c", program, *args],
+        env=dict(os.environ if env is None else env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise AssertionError(f"the program exited {done.returncode}:\n{done.stderr[-5000:]}")
+    return done.stdout.strip().splitlines()[-1]
 
 
 def wait_for_log(
