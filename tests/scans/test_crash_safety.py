@@ -235,7 +235,10 @@ async def test_a_task_that_crashes_its_worker_every_time_is_dead_lettered_as_poi
     failed = await wait_until_done(crash_client, user, poison, seconds=120)
     assert failed["status"] == "failed"
     assert failed["error"]["code"] == "poison"
-    task = storage.journaled(f"{STORE_SCAN_IMAGE}:{poison}")
+    task_id = f"{STORE_SCAN_IMAGE}:{poison}"
+    # The journal records the dead-lettering just after the scan is marked failed.
+    await until(lambda: in_state(storage, task_id, TaskState.DEAD_LETTERED))
+    task = storage.journaled(task_id)
     assert (task.state, task.crashes) == (TaskState.DEAD_LETTERED, 3)
     assert storage.starts == 4  # three crashes, then it stayed up
 
