@@ -15,8 +15,12 @@ to first token overhead is the first token's arrival, counted from the client's 
 model's own first-token time (one token interval). Prints p50/p99 of both, the streams in flight
 at the peak, chat-api's CPU per question and per token, and each process's peak memory (VmHWM).
 
+The load client and the fake model stand for phones and a model server on other machines: with
+one chat-api worker they run on all vCPUs but one, so that they do not take chat-api's CPU from
+it (on 2 vCPUs they need half of one between them). `--shared-cpus` lets them run anywhere.
+
     .venv/bin/python -m bench.chat [--conversations 500] [--questions 3] [--tokens 100] [--think 2]
-        [--workers 1]
+        [--workers 1] [--shared-cpus]
 """
 
 from __future__ import annotations
@@ -172,6 +176,13 @@ def worker_pids(pid: int) -> list[int]:
     return [int(child) for child in children]
 
 
+def cpus_beside_one_server(workers: int) -> set[int] | None:
+    """The vCPUs for the harness, all but one of this machine's; none to keep clear when
+    chat-api runs more than one worker or there is a single vCPU."""
+    cpus = sorted(os.sched_getaffinity(0))
+    return set(cpus[:-1]) if workers == 1 and len(cpus) > 1 else None
+
+
 def peak_memory_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
@@ -187,6 +198,11 @@ def main() -> None:
     parser.add_argument("--think", type=float, default=2.0, help="seconds between questions")
     parser.add_argument(
         "--workers", type=int, default=1, help="chat-api's processes (docker-compose runs 2)"
+    )
+    parser.add_argument(
+        "--shared-cpus",
+        action="store_true",
+        help="let the load client and the fake model run on chat-api's vCPU too",
     )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch, bench_vhost() as broker, ExitStack() as stack:
@@ -224,6 +240,14 @@ def main() -> None:
         # Warm-up: pools, the SDK's first request.
         uvloop.run(run(ws_url, headers, 20, 1, args.tokens, 0))
         servers = [chat.pid, *worker_pids(chat.pid)]
+        harness_cpus = None if args.shared_cpus else cpus_beside_one_server(args.workers)
+        if harness_cpus:
+            for pid in (os.getpid(), model.pid):
+                os.sched_setaffinity(pid, harness_cpus)
+        print(
+            "load client and fake model on "
+            + (f"vCPUs {sorted(harness_cpus)}" if harness_cpus else "any vCPU, beside chat-api")
+        )
         parties = {"fake model": [model.pid], "load client": [os.getpid()], "chat-api": servers}
         before = {name: cpu_seconds(pids) for name, pids in parties.items()}
         started = time.monotonic()

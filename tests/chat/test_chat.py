@@ -182,7 +182,7 @@ async def test_a_client_that_stops_reading_is_dropped_and_the_upstream_closed(
     # Big fast tokens: far more than the socket buffers hold.
     llm.script = Script(tokens=["x" * 4096] * 10_000, seconds_per_token=0.002)
     user = await new_user(auth_url)
-    with start_chat(chat_send_buffer_frames=16) as url:
+    with start_chat(chat_send_timeout_seconds=1) as url:
         socket = await open_chat(url, user, receive_buffer=4096)
         await socket.recv()
         await socket.send(json.dumps({"type": "message", "text": "종이"}))

@@ -27,12 +27,16 @@ class Script:
     seconds_to_respond: float = 0.0
     # Each token's text is the moment it was sent (time.monotonic()), for latency measurements.
     stamp: bool = False
+    # How long the body goes on after `data: [DONE]` before it ends.
+    seconds_after_done: float = 0.0
 
 
 @dataclass
 class Call:
     body: dict[str, Any]
     started: float
+    # The client's end of the TCP connection: calls on one kept-alive connection share it.
+    client_port: int
     sent: int = 0
     # The client closed the request before the stream ended (a cancel reached the upstream).
     closed_early: bool = False
@@ -53,7 +57,8 @@ class FakeLLM:
         script = self.script
         if script.seconds_to_respond:
             await asyncio.sleep(script.seconds_to_respond)
-        call = Call(body, time.monotonic())  # its tokens are due from here
+        port = request.client.port if request.client else 0
+        call = Call(body, time.monotonic(), port)  # its tokens are due from here
         self.calls.append(call)
         if script.status != 200:
             return JSONResponse(
@@ -94,6 +99,7 @@ class FakeLLM:
                 }
             )
             yield b"data: [DONE]\n\n"
+            await asyncio.sleep(script.seconds_after_done)
             call.finished = True
         except asyncio.CancelledError:
             call.closed_early = True

@@ -1,21 +1,23 @@
 """One chat WebSocket (DESIGN.md section 7): authenticate, then take `message`, `cancel` and `ping`
 frames and stream each answer as `start`, `delta`…, `done`.
 
-Frames to the client go through a bounded queue drained by one writer task: a client that stops
-reading fills it and is disconnected, so the server never buffers without bound. At most one
-answer streams per connection; cancelling it (or disconnecting) ends the upstream request at once
-and keeps what was said so far, marked as cut short.
+Frames are sent by the task that makes them, one at a time and in order: a token goes from the
+model's response to the client's socket without waiting for another task's turn on the event
+loop. Sending waits while the client's socket buffers are full, so the server never buffers
+without bound; a client that takes no frame for `chat_send_timeout_seconds` has stopped reading
+and is disconnected. At most one answer streams per connection; cancelling it (or disconnecting)
+ends the upstream request at once and keeps what was said so far, marked as cut short.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from bunri.auth import AccessClaims, TokenVerifier
@@ -33,7 +35,8 @@ from chat_api.settings import ChatApiSettings
 log = get_logger(__name__)
 
 CLOSE_UNAUTHORIZED = 4401
-CLOSE_TOO_SLOW = 4408  # the client stopped reading: its frames piled up
+CLOSE_TOO_SLOW = 4408  # the client stopped reading: a frame waited too long for it
+SEND_CHECK_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -85,9 +88,11 @@ class ChatConnection:
         self._ws = websocket
         self._deps = dependencies
         self._settings = dependencies.settings
-        self._outgoing: asyncio.Queue[str] = asyncio.Queue(
-            maxsize=self._settings.chat_send_buffer_frames
-        )
+        self._loop = asyncio.get_running_loop()
+        self._sending = asyncio.Lock()
+        self._send_started: float | None = None  # when the frame being sent was handed over
+        self._send_check: asyncio.TimerHandle | None = None
+        self._closer: asyncio.Task[None] | None = None
         self._answer: asyncio.Task[None] | None = None
         self._closing = False
 
@@ -96,21 +101,20 @@ class ChatConnection:
         user = await self._authenticate()
         if user is None:
             return
-        writer = asyncio.create_task(self._write_frames())
+        self._check_sending()
         try:
-            self.send({"type": "ready", "user_id": str(user.user_id)})
+            await self.send({"type": "ready", "user_id": str(user.user_id)})
             await self._read_frames(user)
         except WebSocketDisconnect:
             pass
         finally:
             self._closing = True
+            if self._send_check is not None:
+                self._send_check.cancel()
             if self._answer is not None and not self._answer.done():
                 self._answer.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._answer
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
 
     # -- in ----------------------------------------------------------------------------------
 
@@ -123,7 +127,7 @@ class ChatConnection:
                 raw = await asyncio.wait_for(
                     self._receive_text(), self._settings.chat_auth_timeout_seconds
                 )
-                frame = json.loads(raw)
+                frame = orjson.loads(raw)
                 token = str(frame.get("token", "")) if frame.get("type") == "auth" else ""
             except (TimeoutError, ValueError, TypeError, AttributeError, WebSocketDisconnect):
                 token = ""
@@ -140,22 +144,22 @@ class ChatConnection:
         while not self._closing:
             raw = await self._receive_text()
             try:
-                frame = json.loads(raw)
+                frame = orjson.loads(raw)
                 if not isinstance(frame, dict):
                     raise ValueError("not an object")
             except ValueError:
-                self.send(_error("bad_frame", "Frames are JSON objects with a `type`."))
+                await self.send(_error("bad_frame", "Frames are JSON objects with a `type`."))
                 continue
             kind = frame.get("type")
             if kind == "ping":
-                self.send({"type": "pong"})
+                await self.send({"type": "pong"})
             elif kind == "cancel":
                 if self._answer is not None and not self._answer.done():
                     self._answer.cancel()
             elif kind == "message":
                 await self._on_message(user, frame)
             else:
-                self.send(_error("bad_frame", f"Unknown frame type {kind!r}."))
+                await self.send(_error("bad_frame", f"Unknown frame type {kind!r}."))
 
     async def _receive_text(self) -> str:
         """The next frame's text ("" for a binary frame, which no protocol frame is);
@@ -167,27 +171,26 @@ class ChatConnection:
 
     async def _on_message(self, user: AccessClaims, frame: dict[str, Any]) -> None:
         if self._answer is not None and not self._answer.done():
-            self.send(_error("busy", "An answer is still streaming; cancel it or wait."))
+            await self.send(_error("busy", "An answer is still streaming; cancel it or wait."))
             return
         try:
             question = self._question(user, frame)
         except FrameError as exc:
-            self.send(_error(exc.code, exc.message))
+            await self.send(_error(exc.code, exc.message))
             return
         try:
             usage = await self._deps.limiter.hit(str(user.user_id))
         except DEPENDENCY_OUTAGES as exc:
             log.warning("rate limit not checked", error=repr(exc))
-            self.send(_error(DependencyUnavailable.code, DependencyUnavailable.message))
+            await self.send(_error(DependencyUnavailable.code, DependencyUnavailable.message))
             return
         if usage.exceeded:
-            self.send(
+            await self.send(
                 _error("rate_limited", "Too many questions; wait a little.")
                 | {"retry_after": usage.retry_after_seconds}
             )
             return
         self._answer = asyncio.create_task(self._answer_question(question))
-        self._answer.add_done_callback(self._report_failure)
 
     def _question(self, user: AccessClaims, frame: dict[str, Any]) -> Question:
         text = frame.get("text")
@@ -214,73 +217,71 @@ class ChatConnection:
     # -- an answer ---------------------------------------------------------------------------
 
     async def _answer_question(self, question: Question) -> None:
-        async with StartingTurn(self._deps.starts) as starting:
-            await self._stream_answer(question, starting)
+        try:
+            async with StartingTurn(self._deps.starts) as starting:
+                await self._stream_answer(question, starting)
+        except Exception:
+            # A bug still ends the answer for the person, with an error frame.
+            log.exception("answer failed")
+            await self.send(_error("internal_error", "Something went wrong on our side."))
 
     async def _stream_answer(self, question: Question, starting: StartingTurn) -> None:
         try:
             turn = await self._deps.store.open_turn(question)
         except BunriError as exc:
-            self.send(_error(exc.code, exc.message))
+            await self.send(_error(exc.code, exc.message))
             return
         except DEPENDENCY_OUTAGES as exc:
             # Without this frame the person would wait for an answer that never starts.
             log.warning("question not recorded", error=repr(exc))
-            self.send(_error(DependencyUnavailable.code, DependencyUnavailable.message))
+            await self.send(_error(DependencyUnavailable.code, DependencyUnavailable.message))
             return
         if turn.earlier_answer is not None:
-            self._replay(turn)
+            await self._replay(turn)
             return
         sources = self._sources(question, turn)
         source_bodies = [source.as_api() for source in sources]
         prompt = Prompt(question.text, sources, turn.history, turn.scan_result)
         message_id = str(turn.answer_id)
-        self.send(_start(turn.conversation_id, message_id))
+        await self.send(_start(turn.conversation_id, message_id))
         said: list[str] = []
         try:
             finished = Finished("stop")
             async for item in self._deps.responder.stream(prompt):
                 if isinstance(item, Delta):
                     said.append(item.text)
-                    self.send_text(_delta(message_id, len(said), item.text))
+                    await self.send_text(_delta(message_id, len(said), item.text))
                 elif isinstance(item, Finished):
                     finished = item
                 else:  # the model has the request: what is left costs microseconds a token
                     starting.release()
         except UpstreamError as exc:
             await self._save(turn, said, AnswerState.FAILED, source_bodies, error_code=exc.code)
-            self.send(_error(exc.code, exc.message) | {"message_id": message_id})
+            await self.send(_error(exc.code, exc.message) | {"message_id": message_id})
             return
         except asyncio.CancelledError:
             # `cancel`, or the client left: keep what was said, marked as cut short.
             asyncio.current_task().uncancel()  # type: ignore[union-attr]
             await self._save(turn, said, AnswerState.CANCELLED, source_bodies)
-            self.send(_done(message_id, "cancelled", None, source_bodies))
+            await self.send(_done(message_id, "cancelled", None, source_bodies))
             return
         await self._save(turn, said, AnswerState.COMPLETE, source_bodies, usage=finished.usage)
-        self.send(_done(message_id, finished.finish_reason, finished.usage, source_bodies))
-
-    def _report_failure(self, answer: asyncio.Task[None]) -> None:
-        """A bug in an answer still ends it for the person, with an error frame."""
-        if answer.cancelled() or answer.exception() is None:
-            return
-        log.error("answer failed", exc_info=answer.exception())
-        self.send(_error("internal_error", "Something went wrong on our side."))
+        await self.send(_done(message_id, finished.finish_reason, finished.usage, source_bodies))
 
     def _sources(self, question: Question, turn: Turn) -> list[Source]:
         source = self._deps.guides.for_result(turn.scan_result)
         return [source] if source is not None else self._deps.guides.search(question.text)
 
-    def _replay(self, turn: Turn) -> None:
+    async def _replay(self, turn: Turn) -> None:
         answer = turn.earlier_answer
         assert answer is not None
         message_id = str(answer.id)
-        self.send(_start(turn.conversation_id, message_id))
+        await self.send(_start(turn.conversation_id, message_id))
         if answer.text:
-            self.send_text(_delta(message_id, 1, answer.text))
+            await self.send_text(_delta(message_id, 1, answer.text))
         finish = "stop" if answer.state is AnswerState.COMPLETE else answer.state.value
         done = _done(message_id, finish, answer.usage, answer.sources or [])
-        self.send(done | {"replayed": True})
+        await self.send(done | {"replayed": True})
 
     async def _save(
         self,
@@ -299,30 +300,37 @@ class ChatConnection:
 
     # -- out ---------------------------------------------------------------------------------
 
-    def send(self, frame: dict[str, Any]) -> None:
-        """Queue a frame for the client; a client too slow to take them is disconnected."""
-        self.send_text(json.dumps(frame, ensure_ascii=False))
+    async def send(self, frame: dict[str, Any]) -> None:
+        await self.send_text(orjson.dumps(frame).decode())
 
-    def send_text(self, frame: str) -> None:
-        """Queue a frame serialised already (see `_delta`)."""
-        if self._closing:
-            return
-        try:
-            self._outgoing.put_nowait(frame)
-        except asyncio.QueueFull:
+    async def send_text(self, frame: str) -> None:
+        """Send a frame serialised already (see `_delta`), after those sent before it. Nothing
+        is sent once the connection is closing; a client that has gone is the reader's to see."""
+        async with self._sending:
+            if self._closing:
+                return
+            self._send_started = self._loop.time()
+            try:
+                await self._ws.send_text(frame)
+            except (WebSocketDisconnect, RuntimeError, OSError):
+                self._closing = True
+            finally:
+                self._send_started = None
+
+    def _check_sending(self) -> None:
+        """Every second while the connection is open: a frame that the client has not taken
+        for `chat_send_timeout_seconds` (its socket buffers full all that time) means it
+        stopped reading. It is disconnected and its answer's upstream request ends."""
+        started = self._send_started
+        timeout = self._settings.chat_send_timeout_seconds
+        if started is not None and self._loop.time() - started > timeout:
             log.warning("client not reading; disconnecting it")
             self._closing = True
             if self._answer is not None and not self._answer.done():
                 self._answer.cancel()
-            asyncio.get_running_loop().create_task(self._close(CLOSE_TOO_SLOW, "too_slow"))
-
-    async def _write_frames(self) -> None:
-        while True:
-            frame = await self._outgoing.get()
-            try:
-                await self._ws.send_text(frame)
-            except (WebSocketDisconnect, RuntimeError, OSError):
-                return
+            self._closer = self._loop.create_task(self._close(CLOSE_TOO_SLOW, "too_slow"))
+            return
+        self._send_check = self._loop.call_later(SEND_CHECK_SECONDS, self._check_sending)
 
     async def _close(self, code: int, reason: str) -> None:
         if self._ws.application_state is WebSocketState.CONNECTED:
@@ -351,7 +359,7 @@ def _delta(message_id: str, seq: int, text: str) -> str:
     # Written out rather than dumped from a dict: one per token, the hottest line of the service.
     return (
         f'{{"type":"delta","message_id":"{message_id}","seq":{seq},'
-        f'"text":{json.dumps(text, ensure_ascii=False)}}}'
+        f'"text":{orjson.dumps(text).decode()}}}'
     )
 
 

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
+import aiohttp
 import httpx2
 import openai
+import orjson
 
 from bunri.chat.compose import compose_from_guides
 from bunri.chat.prompts import Prompt, model_messages
@@ -21,6 +22,8 @@ from bunri.logging import get_logger
 from chat_api.settings import ChatApiSettings
 
 log = get_logger(__name__)
+
+DRAIN_SECONDS = 0.1
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,37 +86,27 @@ class OpenAIResponder:
         await self._client.close()
 
     async def stream(self, prompt: Prompt) -> AsyncIterator[Underway | Delta | Finished]:
-        finish_reason = "stop"
-        usage: dict[str, Any] | None = None
         # Leaving this block, also on cancel, closes the response: the upstream request ends.
         async with contextlib.AsyncExitStack() as stack:
             response = await self._open(prompt, stack)
             yield UNDERWAY
+            body = body_chunks(response)
+            events = CompletionEvents()
             try:
-                # The SDK sends the request (auth, headers, errors); the events are read here,
-                # as bytes of plain JSON: the SDK's text decoding, line splitting and a typed
-                # object per token cost more than the token.
-                async for data in _sse_data(response.iter_bytes()):
-                    if data == b"[DONE]":
+                async for chunk in body:
+                    for text in events.feed(chunk):
+                        yield Delta(text)
+                    if events.done:
                         break
-                    chunk = _json_object(data)
-                    if chunk is None:
-                        continue
-                    if chunk.get("error"):
-                        raise UpstreamError("upstream_failed", "The model reported an error.")
-                    usage = chunk.get("usage") or usage
-                    for choice in chunk.get("choices") or ():  # a usage chunk has none
-                        text = (choice.get("delta") or {}).get("content")
-                        if text:
-                            yield Delta(text)
-                        finish_reason = choice.get("finish_reason") or finish_reason
             except UpstreamError:
                 raise
             except Exception as exc:  # the transport's error types depend on the SDK's backend
                 raise UpstreamError(
                     "upstream_failed", "The model stopped answering midway."
                 ) from exc
-        yield Finished(finish_reason, usage)
+            if events.done:
+                await _drain(body)
+        yield Finished(events.finish_reason, events.usage)
 
     async def _open(self, prompt: Prompt, stack: contextlib.AsyncExitStack) -> Any:
         attempts = self._settings.llm_connect_retries + 1
@@ -163,21 +156,71 @@ def _unreachable(error: openai.APIConnectionError) -> UpstreamError:
     return UpstreamError("upstream_timeout", "The model took too long.")
 
 
-async def _sse_data(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """The `data:` fields of a server-sent event stream, one per line as the API sends them."""
-    pending = b""
-    async for chunk in chunks:
-        lines = (pending + chunk).split(b"\n") if pending else chunk.split(b"\n")
-        pending = lines.pop()
+def body_chunks(response: Any) -> AsyncIterator[bytes]:
+    """The streamed body's bytes as they arrive. The SDK sends the request (auth, headers,
+    errors); the body is read beneath it, from aiohttp, where its transport is aiohttp's and the
+    body is not compressed. The SDK's and httpx's layers above aiohttp cost about 6 µs a token, a
+    tenth of the service's whole cost per token (bench/chat.py). Anything else, a changed SDK
+    included, is read through the SDK (tests/chat/test_responders.py notices the change)."""
+    http_response = response.http_response
+    transport_stream = getattr(http_response.stream, "_stream", None)
+    aiohttp_response = getattr(transport_stream, "_aiohttp_response", None)
+    encoded = http_response.headers.get("content-encoding", "identity") != "identity"
+    if isinstance(aiohttp_response, aiohttp.ClientResponse) and not encoded:
+        return aiohttp_response.content.iter_any()
+    return cast(AsyncIterator[bytes], response.iter_bytes())
+
+
+async def _drain(body: AsyncIterator[bytes]) -> None:
+    """Reads what follows `[DONE]`, the end of the chunked body: a response read to its end
+    leaves its connection (and TLS session) for the next question; one cut short is closed. A
+    server slow to end it costs the connection, not the answer."""
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(DRAIN_SECONDS):
+            async for _ in body:
+                pass
+
+
+class CompletionEvents:
+    """The Chat Completions chunks in a server-sent event stream, parsed as its bytes arrive:
+    the text deltas, how the answer finished, its usage, and whether `[DONE]` has come."""
+
+    def __init__(self) -> None:
+        self.done = False
+        self.finish_reason = "stop"
+        self.usage: dict[str, Any] | None = None
+        self._pending = b""
+
+    def feed(self, chunk: bytes) -> list[str]:
+        """The text deltas in this piece of the body (an event may span pieces)."""
+        lines = (self._pending + chunk).split(b"\n") if self._pending else chunk.split(b"\n")
+        self._pending = lines.pop()
+        texts: list[str] = []
         for line in lines:
-            if line.startswith(b"data:"):
-                yield line[5:].strip()
+            if not line.startswith(b"data:") or self.done:
+                continue
+            data = line[5:].strip()
+            if data == b"[DONE]":
+                self.done = True
+                continue
+            event = _json_object(data)
+            if event is None:
+                continue
+            if event.get("error"):
+                raise UpstreamError("upstream_failed", "The model reported an error.")
+            self.usage = event.get("usage") or self.usage
+            for choice in event.get("choices") or ():  # a usage chunk has none
+                text = (choice.get("delta") or {}).get("content")
+                if text:
+                    texts.append(text)
+                self.finish_reason = choice.get("finish_reason") or self.finish_reason
+        return texts
 
 
 def _json_object(data: bytes) -> dict[str, Any] | None:
     try:
-        value = json.loads(data)
-    except ValueError:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
         return None
     return value if isinstance(value, dict) else None
 

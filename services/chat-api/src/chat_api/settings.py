@@ -17,10 +17,11 @@ class ChatApiSettings(LlmSettings, BrokerSettings):
     chat_heartbeat_seconds: float = Field(
         default=15.0, gt=0, description="WebSocket pings from the server this often."
     )
-    chat_send_buffer_frames: int = Field(
-        default=256,
-        ge=8,
-        description="Frames waiting for a client that is not reading; past this it is dropped.",
+    chat_send_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="How long a frame may wait for a client that takes none (its socket "
+        "buffers full); past this it has stopped reading and is disconnected.",
     )
     chat_concurrent_starts: int = Field(
         default=32,
