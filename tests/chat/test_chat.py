@@ -45,9 +45,16 @@ async def test_an_answer_streams_grounded_and_is_kept(
     assert done["finish_reason"] == "stop"
     assert done["usage"]["completion_tokens"] == 10
     assert any(source["middle"] == "무색페트병" for source in done["sources"])
-    # The guide went to the model with the question.
-    system = llm.calls[0].body["messages"][0]["content"]
-    assert "무색페트병" in system
+    # The guide went to the model with the question, in a streamed request.
+    body = llm.calls[0].body
+    assert "무색페트병" in body["messages"][0]["content"]
+    assert body["messages"][-1] == {"role": "user", "content": "다 마신 페트병은 어떻게 버려요?"}
+    assert (body["model"], body["stream"], body["stream_options"]) == (
+        "gpt-4o-mini",
+        True,
+        {"include_usage": True},
+    )
+    assert body["max_tokens"] == 600
 
     stored = (await conversation(chat_url, user, start["conversation_id"])).json()
     assert [message["role"] for message in stored["messages"]] == ["user", "assistant"]
@@ -375,12 +382,12 @@ async def test_a_resent_question_still_being_answered_is_not_asked_twice(
     assert len(llm.calls) == 2
 
 
-async def test_answers_start_a_few_at_a_time_so_streaming_ones_keep_their_pace(
+async def test_answers_start_one_at_a_time_but_not_waiting_for_the_model(
     start_chat: StartChat, llm: FakeLLM, auth_url: str
 ) -> None:
-    # The model takes 0.6 s to take a request, then 0.6 s for each token. The first answer holds
-    # the one starting turn until the model has taken its request, not until its first token:
-    # the second answer starts in between.
+    # The model takes 0.6 s to take a request, then 0.6 s for each token. The one starting turn
+    # covers the first answer's work here, not its wait for the model: the second answer starts
+    # at once.
     llm.script = Script(tokens=["a ", "b "], seconds_per_token=0.6, seconds_to_respond=0.6)
     first_user, second_user = await new_user(auth_url), await new_user(auth_url)
 
@@ -399,11 +406,11 @@ async def test_answers_start_a_few_at_a_time_so_streaming_ones_keep_their_pace(
             assert json.loads(await first.recv())["type"] == "start"
             asked = time.monotonic()
             await second.send(json.dumps({"type": "message", "text": "캔 버리는 법"}))
-            first_token = asyncio.create_task(arrival(first))
-            second_start = asyncio.create_task(arrival(second))
-            (token, token_at), (start, start_at) = await first_token, await second_start
-            assert (token["type"], start["type"]) == ("delta", "start")
-            assert start_at - asked > 0.3  # it waited for the model to take the first request
-            assert start_at < token_at  # ... and no longer
+            (start, start_at), (token, token_at) = await asyncio.gather(
+                arrival(second), arrival(first)
+            )
+            assert (start["type"], token["type"]) == ("start", "delta")
+            assert start_at - asked < 0.3  # not after the model took the first request
+            assert start_at < token_at
             assert (await frames_until(first))[-1]["type"] == "done"
             assert (await frames_until(second))[-1]["type"] == "done"

@@ -47,33 +47,22 @@ class ChatDependencies:
     responder: Responder
     limiter: FixedWindowLimiter
     guides: GuideIndex
-    starts: asyncio.Semaphore  # chat_concurrent_starts
+    # Answers being started at once in this process (`chat_concurrent_starts`). Starting one
+    # costs milliseconds of CPU in a few long steps (the database, the grounding, the prompt);
+    # streaming a token, microseconds: a wave of questions would otherwise hold up every running
+    # answer's next tokens. The request to the model goes after the turn: waiting for the model
+    # costs nothing here, and a turn held through it would cap how fast answers can start.
+    starts: asyncio.Semaphore
 
 
-class StartingTurn:
-    """One of the `chat_concurrent_starts` answers being started at once, given back when the
-    model has taken the request (its response has begun) or the answer ends. Starting an answer
-    costs milliseconds of CPU (the database, the grounding, the SDK's request); streaming a
-    token, microseconds. A wave of questions would otherwise hold the event loop while every
-    running answer's next tokens wait. The model's own time to a first token is not held: with a
-    real model that is most of a second, and holding it would cap how fast answers can start."""
+@dataclass(frozen=True, slots=True)
+class StartedAnswer:
+    """An answer whose question is recorded and whose prompt is composed, its `start` sent."""
 
-    def __init__(self, starts: asyncio.Semaphore) -> None:
-        self._starts = starts
-        self._held = False
-
-    async def __aenter__(self) -> StartingTurn:
-        await self._starts.acquire()
-        self._held = True
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        self.release()
-
-    def release(self) -> None:
-        if self._held:
-            self._held = False
-            self._starts.release()
+    turn: Turn
+    prompt: Prompt
+    sources: list[dict[str, Any]]
+    message_id: str
 
 
 class FrameError(Exception):
@@ -218,55 +207,62 @@ class ChatConnection:
 
     async def _answer_question(self, question: Question) -> None:
         try:
-            async with StartingTurn(self._deps.starts) as starting:
-                await self._stream_answer(question, starting)
+            async with self._deps.starts:
+                started = await self._start_answer(question)
+            if started is not None:
+                await self._stream_answer(started)
         except Exception:
             # A bug still ends the answer for the person, with an error frame.
             log.exception("answer failed")
             await self.send(_error("internal_error", "Something went wrong on our side."))
 
-    async def _stream_answer(self, question: Question, starting: StartingTurn) -> None:
+    async def _start_answer(self, question: Question) -> StartedAnswer | None:
+        """Records the question, finds its guides and composes the prompt; None when the answer
+        ended here instead (an error frame, or a resent question's stored answer replayed)."""
         try:
             turn = await self._deps.store.open_turn(question)
         except BunriError as exc:
             await self.send(_error(exc.code, exc.message))
-            return
+            return None
         except DEPENDENCY_OUTAGES as exc:
             # Without this frame the person would wait for an answer that never starts.
             log.warning("question not recorded", error=repr(exc))
             await self.send(_error(DependencyUnavailable.code, DependencyUnavailable.message))
-            return
+            return None
         if turn.earlier_answer is not None:
             await self._replay(turn)
-            return
+            return None
         sources = self._sources(question, turn)
-        source_bodies = [source.as_api() for source in sources]
         prompt = Prompt(question.text, sources, turn.history, turn.scan_result)
-        message_id = str(turn.answer_id)
-        await self.send(_start(turn.conversation_id, message_id))
+        started = StartedAnswer(
+            turn, prompt, [source.as_api() for source in sources], str(turn.answer_id)
+        )
+        await self.send(_start(turn.conversation_id, started.message_id))
+        return started
+
+    async def _stream_answer(self, answer: StartedAnswer) -> None:
+        message_id, sources = answer.message_id, answer.sources
         said: list[str] = []
         try:
             finished = Finished("stop")
-            async for item in self._deps.responder.stream(prompt):
+            async for item in self._deps.responder.stream(answer.prompt):
                 if isinstance(item, Delta):
                     said.append(item.text)
                     await self.send_text(_delta(message_id, len(said), item.text))
-                elif isinstance(item, Finished):
+                else:
                     finished = item
-                else:  # the model has the request: what is left costs microseconds a token
-                    starting.release()
         except UpstreamError as exc:
-            await self._save(turn, said, AnswerState.FAILED, source_bodies, error_code=exc.code)
+            await self._save(answer.turn, said, AnswerState.FAILED, sources, error_code=exc.code)
             await self.send(_error(exc.code, exc.message) | {"message_id": message_id})
             return
         except asyncio.CancelledError:
             # `cancel`, or the client left: keep what was said, marked as cut short.
             asyncio.current_task().uncancel()  # type: ignore[union-attr]
-            await self._save(turn, said, AnswerState.CANCELLED, source_bodies)
-            await self.send(_done(message_id, "cancelled", None, source_bodies))
+            await self._save(answer.turn, said, AnswerState.CANCELLED, sources)
+            await self.send(_done(message_id, "cancelled", None, sources))
             return
-        await self._save(turn, said, AnswerState.COMPLETE, source_bodies, usage=finished.usage)
-        await self.send(_done(message_id, finished.finish_reason, finished.usage, source_bodies))
+        await self._save(answer.turn, said, AnswerState.COMPLETE, sources, usage=finished.usage)
+        await self.send(_done(message_id, finished.finish_reason, finished.usage, sources))
 
     def _sources(self, question: Question, turn: Turn) -> list[Source]:
         source = self._deps.guides.for_result(turn.scan_result)

@@ -24,11 +24,12 @@ class ChatApiSettings(LlmSettings, BrokerSettings):
         "buffers full); past this it has stopped reading and is disconnected.",
     )
     chat_concurrent_starts: int = Field(
-        default=32,
+        default=2,
         ge=1,
-        description="Answers being started at once in a process (recorded, grounded, sent to "
-        "the model, until the model has taken the request); more wait their turn, so that the "
-        "answers already streaming keep their pace through a wave of new questions.",
+        description="Answers being started at once in a process (the question recorded, its "
+        "guides found, the prompt composed; not the request to the model); more wait their "
+        "turn, so that the answers already streaming keep their pace through a wave of new "
+        "questions.",
     )
     chat_max_question_chars: int = Field(default=2000, ge=1)
     chat_history_messages: int = Field(default=10, ge=0)
