@@ -12,12 +12,14 @@ import pytest
 from fastapi import APIRouter, FastAPI
 from pydantic import BaseModel
 from sqlalchemy import text
+from starlette.types import Message, Receive, Scope, Send
 
 from bunri.errors import NotFound
 from bunri.logging import configure_logging
 from bunri.settings import BunriSettings, Environment
 from bunri.web.app import create_service_app, resources_lifespan
 from bunri.web.deps import SessionDep
+from bunri.web.middleware import RequestContextMiddleware
 from tests.support.servers import free_port
 
 
@@ -189,3 +191,33 @@ async def test_the_openapi_docs_are_served_under_the_service_prefix(
     assert (await client.get("/api/v1/t/docs")).status_code == 200
     spec = (await client.get("/api/v1/t/openapi.json")).json()
     assert "/items" in spec["paths"]
+
+
+@pytest.mark.parametrize(("accept", "status"), [(True, 101), (False, 403)])
+async def test_a_websocket_is_logged_with_its_handshake_answer(
+    accept: bool, status: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def chat(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()  # websocket.connect
+        if accept:
+            await send({"type": "websocket.accept"})
+            await send({"type": "websocket.send", "text": "hello"})
+        await send({"type": "websocket.close", "code": 1000})
+
+    async def client_says() -> Message:
+        return {"type": "websocket.connect"}
+
+    sent: list[Message] = []
+
+    async def server_sends(message: Message) -> None:
+        sent.append(message)
+
+    configure_logging(service="test-service", json=True)
+    capsys.readouterr()
+    scope: Scope = {"type": "websocket", "path": "/api/v1/chat/ws", "headers": []}
+    await RequestContextMiddleware(chat)(scope, client_says, server_sends)
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines() if line]
+    access = [line for line in lines if line.get("event") == "request"]
+    assert (access[-1]["method"], access[-1]["status"]) == ("WS", status)
+    assert [message["type"] for message in sent][-1] == "websocket.close"
+    logging.getLogger().handlers.clear()

@@ -68,6 +68,19 @@ _INTERNAL_ERROR_START: Message = {
 }
 
 
+def answered_status(message: Message) -> int | None:
+    """The status a response or WebSocket handshake answered with, from its first message: a
+    WebSocket accepted is 101 and one closed before that was refused (403, as servers answer)."""
+    kind = message["type"]
+    if kind in ("http.response.start", "websocket.http.response.start"):
+        return int(message["status"])
+    if kind == "websocket.accept":
+        return 101
+    if kind == "websocket.close":
+        return 403
+    return None
+
+
 class RequestContextMiddleware:
     """Gives every request an id and a span of the caller's trace (or of a new one), binds both
     to the log context, echoes them (X-Request-ID, traceparent), logs one access line and times
@@ -88,11 +101,12 @@ class RequestContextMiddleware:
 
         async def send_with_id(message: Message) -> None:
             nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                headers = MutableHeaders(scope=message)
-                headers[REQUEST_ID_HEADER] = request_id
-                headers[TRACEPARENT_HEADER] = span.traceparent
+            if status is None:  # once the answer has begun, a chat's frames pass straight on
+                status = answered_status(message)
+                if message["type"] == "http.response.start":
+                    headers = MutableHeaders(scope=message)
+                    headers[REQUEST_ID_HEADER] = request_id
+                    headers[TRACEPARENT_HEADER] = span.traceparent
             await send(message)
 
         with bound_span(span, request_id=request_id):
