@@ -19,7 +19,7 @@ from torch import nn
 from ai_worker.classifier.base import ClassKey, ModelUnavailable, Pixels, Scores
 from ai_worker.training.augment import resize
 from ai_worker.training.data import square, to_tensor
-from ai_worker.training.network import build_network
+from ai_worker.training.network import build_network, fold_batch_norms
 from bunri.guides import load_taxonomy
 
 METADATA_KEY = "bunri.model"
@@ -72,6 +72,7 @@ def read_metadata(path: Path) -> ModelMetadata:
 
 
 def load_model(path: Path) -> tuple[nn.Module, ModelMetadata]:
+    """The saved network, ready for inference only, and what its file says of it."""
     metadata = read_metadata(path)
     network = build_network(metadata.architecture, len(metadata.classes))
     weights = {
@@ -79,7 +80,7 @@ def load_model(path: Path) -> tuple[nn.Module, ModelMetadata]:
         for name, value in load_file(str(path)).items()
     }
     network.load_state_dict(weights)
-    return network.eval(), metadata
+    return fold_batch_norms(network.eval()), metadata
 
 
 class LocalClassifier:
