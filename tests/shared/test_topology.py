@@ -3,6 +3,7 @@ declaration and Celery's are one and the same, arguments included."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -18,7 +19,7 @@ from kombu import Connection
 
 from bunri.messaging.kombu_topology import dead_letter_queues, kombu_queues
 from bunri.messaging.kombu_topology import declare_topology as declare_with_kombu
-from bunri.messaging.publisher import declare_topology
+from bunri.messaging.publisher import TaskPublisher, declare_topology
 from bunri.messaging.topology import WORK_QUEUES, definitions
 from tests.conftest import fresh_vhost
 
@@ -131,3 +132,32 @@ def test_definitions_json_imports_into_a_broker_and_matches_the_declaration() ->
             assert as_pairs(imported[queue["name"]]["arguments"]) == queue["arguments"]
         with Connection(url) as kombu_connection:
             declare_with_kombu(kombu_connection)  # the workers start fine on it
+
+
+async def test_a_publisher_refused_by_the_topology_keeps_no_connection_open() -> None:
+    """scan-api retries every reconnect interval until the topology is fixed; a connection kept
+    from each refused try would pile up (and a robust one reconnects on its own)."""
+    with fresh_vhost("refused") as url:
+        vhost = url.rsplit("/", 1)[1]
+        connection = await aio_pika.connect(url)
+        async with connection:
+            channel = await connection.channel()
+            arguments = WORK_QUEUES[0].arguments() | {"x-max-length": 1}
+            await channel.declare_queue(WORK_QUEUES[0].name, durable=True, arguments=arguments)
+        publisher = TaskPublisher(url, reconnect_interval=0.05)
+        await publisher.start()
+        await asyncio.sleep(0.5)
+        assert not publisher.connected
+        await publisher.close()  # waits for the broker's close-ok
+        assert broker_connections(vhost) == 0
+
+
+def broker_connections(vhost: str) -> int:
+    listed = subprocess.run(
+        ["rabbitmqctl", "-q", "list_connections", "vhost", "--formatter", "json"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    return sum(1 for connection in json.loads(listed.stdout) if connection["vhost"] == vhost)

@@ -148,11 +148,19 @@ class TaskPublisher:
     async def _try_connect(self) -> bool:
         try:
             connection = await asyncio.wait_for(aio_pika.connect_robust(self._url), 10)
+        except _BROKER_GONE as exc:
+            log.warning("broker unavailable", error=repr(exc))
+            return False
+        try:
             channel = await connection.channel(publisher_confirms=True)
             await declare_topology(channel)
             self._exchange = await channel.get_exchange(TASK_EXCHANGE)
         except _BROKER_GONE as exc:
+            # A robust connection left open would reconnect on its own for ever: one more with
+            # every retry while, say, a queue is declared with other arguments.
             log.warning("broker unavailable", error=repr(exc))
+            with contextlib.suppress(*_BROKER_GONE):
+                await connection.close()
             return False
         self._connection = connection
         log.info("broker connected")
