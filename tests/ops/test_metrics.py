@@ -101,6 +101,7 @@ async def test_a_full_queue_counts_as_a_publish_failure(
                 files={"image": ("p.jpg", photo(seed=5), "image/jpeg")},
             )
             assert refused.status_code == 503, refused.text
+            assert refused.json()["error"]["code"] == "queue_full", refused.text
             after = await scrape_in_process(client)
     full = {"queue": "scan.image_upload", "reason": "queue_full"}
     assert sample(after, "bunri_publish_failures_total", **full) == (
