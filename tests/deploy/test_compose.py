@@ -17,6 +17,7 @@ import pytest
 from dotenv import dotenv_values
 
 from bunri.messaging.kombu_topology import dead_letter_queues
+from bunri.metrics.multiprocess import MULTIPROCESS_DIR_VARIABLE
 from bunri.worker.settings import WorkerSettings
 from tests.deploy import compose
 from tests.deploy.compose import ENV_EXAMPLE, ROOT
@@ -348,6 +349,9 @@ def _launch(service: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> li
     for name, value in container_env(service).items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("BUNRI_STATE_DIR", str(tmp_path))
+    # The AI worker's launcher names its metrics folder in os.environ for the celery it execs;
+    # left set, every later in-process /metrics scrape would read that folder instead.
+    monkeypatch.setenv(MULTIPROCESS_DIR_VARIABLE, "")
     captured: list[list[str]] = []
 
     class Execed(Exception):
