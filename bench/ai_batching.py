@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import torch
 from PIL import Image
@@ -45,6 +45,7 @@ from ai_worker.classifier.base import BatchableClassifier, Classifier, Pixels
 from ai_worker.classifier.clip import ClipClassifier
 from ai_worker.classifier.local import LocalClassifier
 from ai_worker.models import BUNDLED_MODEL
+from ai_worker.settings import Precision
 from bench.stack import BIN, base_env, bench_vhost, migrate, process, quiet_collector
 from tests.support.models import build_tiny_clip
 from tests.support.pictures import photo
@@ -268,6 +269,7 @@ FORWARD_BATCH_SIZES = [1, 2, 4, 8, 16, 32, 64]
 
 @dataclass(frozen=True)
 class AiFigures:
+    number_format: str  # what the model computes in
     throughput: list[ThroughputResult]  # "one at a time" first
     forward_pass: dict[int, float]  # images/s by batch size
     memory: MemoryResult
@@ -294,16 +296,22 @@ def run(
     pool: int,
     forward_sizes: list[int] = FORWARD_BATCH_SIZES,
     on_line: Callable[[str], None] = print,
+    precision: Precision = "auto",
 ) -> AiFigures:
     torch.set_num_threads(1)  # the parent forks; its children set their own
     with tempfile.TemporaryDirectory() as scratch:
         model: BatchableClassifier
         if model_kind == "local":
-            model = LocalClassifier(BUNDLED_MODEL)
-            model_env = {"BUNRI_CLASSIFIER_BACKEND": "local"}
+            model = LocalClassifier(BUNDLED_MODEL, precision=precision)
+            number_format = str(model.dtype).removeprefix("torch.")
+            model_env = {
+                "BUNRI_CLASSIFIER_BACKEND": "local",
+                "BUNRI_LOCAL_MODEL_PRECISION": number_format,
+            }
         else:
             folder = build_tiny_clip(Path(scratch), full_size_vision=True)
             model = ClipClassifier(str(folder), offline=True)
+            number_format = "float32"
             model_env = {
                 "BUNRI_CLASSIFIER_BACKEND": "clip",
                 "BUNRI_CLIP_MODEL": str(folder),
@@ -313,7 +321,7 @@ def run(
         # After the forks: the parent's torch threads are left as the children found them.
         forward = forward_pass_rates(model, forward_sizes, min(seconds, 3.0))
         memory = measure_pool_memory(model_env, pool)
-    figures = AiFigures(throughput, forward, memory)
+    figures = AiFigures(number_format, throughput, forward, memory)
     for line in figures.lines()[len(throughput) :]:
         on_line(line)
     return figures
@@ -325,15 +333,23 @@ def main() -> None:
     parser.add_argument("--batches", type=int, nargs="*", default=[4, 8, 16])
     parser.add_argument("--pool", type=int, default=4, help="pool children for the memory run")
     parser.add_argument("--model", choices=sorted(MODELS), default="local")
+    parser.add_argument(
+        "--precision",
+        choices=get_args(Precision),
+        default="auto",
+        help="the local model's number format, as BUNRI_LOCAL_MODEL_PRECISION",
+    )
     args = parser.parse_args()
     print(f"AI worker model: {MODELS[args.model]}, {os.cpu_count()} cores", flush=True)
-    run(
+    figures = run(
         args.model,
         args.seconds,
         args.batches,
         args.pool,
         on_line=lambda line: print(line, flush=True),
+        precision=args.precision,
     )
+    print(f"number format: {figures.number_format}")
 
 
 if __name__ == "__main__":

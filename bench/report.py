@@ -128,7 +128,8 @@ def _ai_rows(figures: Figures) -> list[Row]:
     alone = ai["one_at_a_time"]
     result = [
         Row(
-            f"AI worker, one image at a time ({alone['clients']} children, 1 thread each)",
+            f"AI worker, one image at a time ({alone['clients']} children, 1 thread each, "
+            f"{ai.get('number_format', 'float32')})",
             (f"{alone['images_per_second']:.0f} images/s, p99 {_ms(alone['p99'])}", "—", "—"),
         )
     ]

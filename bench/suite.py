@@ -103,6 +103,7 @@ def ai_figures(figures: ai_batching.AiFigures, model: str) -> dict[str, Any]:
     alone, *batched = figures.throughput
     return {
         "model": model,
+        "number_format": figures.number_format,
         "one_at_a_time": throughput(alone),
         "batched": [
             throughput(run) | {"max_batch": size}

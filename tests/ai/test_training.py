@@ -102,6 +102,8 @@ def test_evaluation_reports_accuracy_calibration_speed_and_the_confusion_matrix(
             str(trained),
             "--report",
             str(tmp_path),
+            "--precision",
+            "float32",
         ],
     )
     assert result.exit_code == 0, result.output
@@ -112,6 +114,7 @@ def test_evaluation_reports_accuracy_calibration_speed_and_the_confusion_matrix(
         "top-3 accuracy",
         "expected calibration error",
         "unsure below",
+        "threads, float32 | ",  # what the speed was measured on
         "images/s",
         "| red |",
         "confusion.png",

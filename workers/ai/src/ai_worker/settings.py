@@ -10,6 +10,7 @@ from bunri.chat.settings import LlmSettings
 from bunri.worker.settings import WorkerSettings
 
 Backend = Literal["local", "clip", "hf", "openai"]
+Precision = Literal["auto", "float32", "bfloat16"]
 
 
 # On a GPU one pass over many images costs little more than over one. On CPU a batch saves
@@ -49,6 +50,11 @@ class AiWorkerSettings(LlmSettings, WorkerSettings):
         default=BUNDLED_MODEL,
         description="A model file written by `bunri train`; default: the TrashNet model shipped "
         "in this package.",
+    )
+    local_model_precision: Precision = Field(
+        default="auto",
+        description="What the local model computes in: float32, bfloat16, or auto (bfloat16 "
+        "where the device has it natively: CPUs with AVX-512 BF16 or AMX, recent GPUs).",
     )
     clip_model: str = Field(
         default="openai/clip-vit-base-patch32",

@@ -29,7 +29,11 @@ def load_classifier(settings: AiWorkerSettings) -> Classifier:
     if settings.classifier_backend == "local":
         from ai_worker.classifier.local import LocalClassifier
 
-        return LocalClassifier(settings.local_model, device=settings.device)
+        return LocalClassifier(
+            settings.local_model,
+            device=settings.device,
+            precision=settings.local_model_precision,
+        )
     if settings.classifier_backend == "clip":
         from ai_worker.classifier.clip import ClipClassifier
 

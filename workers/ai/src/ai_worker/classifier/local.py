@@ -17,6 +17,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ai_worker.classifier.base import ClassKey, ModelUnavailable, Pixels, Scores
+from ai_worker.classifier.precision import inference_dtype
+from ai_worker.settings import Precision
 from ai_worker.training.augment import resize
 from ai_worker.training.data import square, to_tensor
 from ai_worker.training.network import build_network, fold_batch_norms
@@ -86,7 +88,7 @@ def load_model(path: Path) -> tuple[nn.Module, ModelMetadata]:
 class LocalClassifier:
     backend = "local"
 
-    def __init__(self, path: Path, *, device: str = "cpu") -> None:
+    def __init__(self, path: Path, *, device: str = "cpu", precision: Precision = "auto") -> None:
         try:
             network, metadata = load_model(path)
             self._keys = metadata.class_keys()
@@ -99,8 +101,9 @@ class LocalClassifier:
         self.metadata = metadata
         self.model_name = path.stem
         self.unsure_below = metadata.unsure_below
-        self._device = torch.device(device)
-        self._network = network.to(self._device, memory_format=torch.channels_last)  # type: ignore[call-overload]
+        self.device = torch.device(device)
+        self.dtype = inference_dtype(precision, self.device)
+        self._network = network.to(self.device, self.dtype, memory_format=torch.channels_last)  # type: ignore[call-overload]
 
     def classify(self, images: Sequence[Image.Image]) -> list[Scores]:
         return self.infer(self.prepare(images))
@@ -126,7 +129,7 @@ class LocalClassifier:
     @torch.inference_mode()
     def logits(self, inputs: torch.Tensor) -> torch.Tensor:
         """The network's raw scores, (N, classes), in the order of `metadata.classes`."""
-        inputs = inputs.to(self._device, memory_format=torch.channels_last)
+        inputs = inputs.to(self.device, self.dtype, memory_format=torch.channels_last)
         logits: torch.Tensor = self._network(inputs).float().cpu()
         return logits
 

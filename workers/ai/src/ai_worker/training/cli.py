@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from ai_worker.models import BUNDLED_MODEL, TRASHNET_TAXONOMY_MAP
+from ai_worker.settings import Precision
 
 DEFAULT_DATA = Path("../shared/data/trashnet")
 DEFAULT_REPORT = Path("bench/results/local-model")
@@ -77,6 +78,9 @@ def evaluate(
     split: str = typer.Option("test", help="test, val or train: which part of the split."),
     report: Path = typer.Option(DEFAULT_REPORT, help="Folder for report.md and confusion.png."),
     device: str = typer.Option("cpu", help="torch device."),
+    precision: Precision = typer.Option(
+        "auto", help="float32, bfloat16, or auto: bfloat16 where the device has it natively."
+    ),
 ) -> None:
     """Top-1 and top-3 accuracy, per-class precision and recall, the confusion matrix,
     calibration error and images/s of a trained model on photos held out from its training."""
@@ -88,7 +92,7 @@ def evaluate(
 
     path = model or BUNDLED_MODEL
     try:
-        classifier = LocalClassifier(path, device=device)
+        classifier = LocalClassifier(path, device=device, precision=precision)
         dataset = evaluation_split(data, classifier.metadata, split)
         evaluation = run_evaluation(classifier, dataset, split)
     except (ModelUnavailable, ValueError) as exc:

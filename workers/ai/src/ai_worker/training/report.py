@@ -44,7 +44,7 @@ class Evaluation:
     unsure_accuracy: float
     prepare_ms: float  # per photo: decode-free resize and normalisation
     throughput: dict[int, float]  # batch size → images/s through the network
-    threads: int
+    runs_on: str  # the device, its threads on CPU, and the number format the network computes in
 
 
 def evaluate(classifier: LocalClassifier, dataset: Dataset, split: str) -> Evaluation:
@@ -90,7 +90,7 @@ def evaluate(classifier: LocalClassifier, dataset: Dataset, split: str) -> Evalu
         unsure_accuracy=_ratio(int((correct & ~sure).sum()), int((~sure).sum())),
         prepare_ms=prepare_ms,
         throughput=measure_throughput(classifier, pixels),
-        threads=torch.get_num_threads(),
+        runs_on=_runs_on(classifier),
     )
 
 
@@ -116,6 +116,13 @@ def _passes_per_second(classifier: LocalClassifier, inputs: torch.Tensor, second
         classifier.logits(inputs)
         passes += 1
     return passes / (time.perf_counter() - started)
+
+
+def _runs_on(classifier: LocalClassifier) -> str:
+    number_format = str(classifier.dtype).removeprefix("torch.")
+    if classifier.device.type == "cpu":
+        return f"CPU, {torch.get_num_threads()} threads, {number_format}"
+    return f"{classifier.device}, {number_format}"
 
 
 def _open(path: Path) -> Image.Image:
@@ -151,7 +158,7 @@ def write_report(evaluation: Evaluation, directory: Path, *, card: str) -> Path:
         f"| preparation per photo | {e.prepare_ms:.2f} ms |",
     ]
     for batch, rate in e.throughput.items():
-        lines.append(f"| network, batch {batch}, {e.threads} threads (CPU) | {rate:.0f} images/s |")
+        lines.append(f"| network, batch {batch}, {e.runs_on} | {rate:.0f} images/s |")
     lines += [
         "",
         "## Per class",

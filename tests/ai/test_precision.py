@@ -1,0 +1,64 @@
+"""The number format the local model computes in: bfloat16 where the hardware has it, the same
+answers as float32 to within its rounding, and float32 wherever it is asked for or missing."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from PIL import Image, ImageOps
+from pydantic import ValidationError
+
+from ai_worker.classifier import precision
+from ai_worker.classifier.local import LocalClassifier
+from ai_worker.classifier.precision import inference_dtype
+from ai_worker.models import BUNDLED_MODEL
+from ai_worker.settings import AiWorkerSettings
+from tests.support.trashnet import held_out_photos
+
+CPU = torch.device("cpu")
+
+
+def test_an_explicit_precision_is_kept_whatever_the_hardware() -> None:
+    assert inference_dtype("float32", CPU) == torch.float32
+    assert inference_dtype("bfloat16", CPU) == torch.bfloat16
+
+
+@pytest.mark.parametrize(("native", "expected"), [(True, torch.bfloat16), (False, torch.float32)])
+def test_auto_computes_in_bfloat16_only_where_the_cpu_has_it(
+    native: bool, expected: torch.dtype, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: native)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    assert precision.native_bfloat16(CPU) is native
+    assert inference_dtype("auto", CPU) == expected
+
+
+def test_a_device_without_a_probe_computes_in_float32() -> None:
+    assert inference_dtype("auto", torch.device("meta")) == torch.float32
+
+
+def test_the_setting_names_a_precision() -> None:
+    assert AiWorkerSettings().local_model_precision == "auto"
+    assert AiWorkerSettings(local_model_precision="bfloat16").local_model_precision == "bfloat16"
+    with pytest.raises(ValidationError):
+        AiWorkerSettings(local_model_precision="float16")
+
+
+def test_bfloat16_gives_the_answers_of_float32_on_real_photos() -> None:
+    pictures = []
+    for path, _ in held_out_photos(per_class=4):
+        with Image.open(path) as opened:
+            pictures.append(ImageOps.exif_transpose(opened).convert("RGB"))
+    exact = LocalClassifier(BUNDLED_MODEL, precision="float32")
+    rounded = LocalClassifier(BUNDLED_MODEL, precision="bfloat16")
+    assert (exact.dtype, rounded.dtype) == (torch.float32, torch.bfloat16)
+    pixels = torch.from_numpy(exact.prepare(pictures))
+    expected, got = exact.probabilities(pixels), rounded.probabilities(pixels)
+    assert got.dtype == torch.float32  # the scores leave the model in full precision
+    # bfloat16 keeps 8 bits of mantissa: a probability moves by a few hundredths at most, and a
+    # photo's answer changes only where two classes were within that of each other.
+    assert (got - expected).abs().max().item() < 0.05
+    top_two = expected.topk(2, dim=1).values
+    clear = (top_two[:, 0] - top_two[:, 1]) > 0.1
+    assert clear.sum() >= len(pictures) // 2
+    assert torch.equal(got.argmax(1)[clear], expected.argmax(1)[clear])
