@@ -13,10 +13,10 @@ Backend = Literal["local", "clip", "hf", "openai"]
 Precision = Literal["auto", "float32", "bfloat16"]
 
 
-# On a GPU one pass over many images costs little more than over one. On CPU a batch saves
-# nothing: the shipped CNN runs as many images a second one per core, one thread each, as in
-# batches on every core, and the hand-over to the inference process costs more than that
-# (bench.ai_batching: batches of 4-16 reach 0.6-0.8x of one at a time on 2 vCPUs).
+# On a GPU one pass over many images costs little more than over one. On CPU the forward pass
+# gains 2-3x from batching, but each image's preparation and its hand-over to the inference
+# process take the cores it frees (bench.ai_batching: batches of 4-16 reach 0.8-1.1x of one at
+# a time on 2 vCPUs, at 5-10x the latency).
 CUDA_BATCH_MAX_SIZE = 16
 
 
