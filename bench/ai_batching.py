@@ -303,7 +303,7 @@ def run(
         model: BatchableClassifier
         if model_kind == "local":
             model = LocalClassifier(BUNDLED_MODEL, precision=precision)
-            number_format = str(model.dtype).removeprefix("torch.")
+            number_format = model.number_format
             model_env = {
                 "BUNRI_CLASSIFIER_BACKEND": "local",
                 "BUNRI_LOCAL_MODEL_PRECISION": number_format,

@@ -105,6 +105,11 @@ class LocalClassifier:
         self.dtype = inference_dtype(precision, self.device)
         self._network = network.to(self.device, self.dtype, memory_format=torch.channels_last)  # type: ignore[call-overload]
 
+    @property
+    def number_format(self) -> str:
+        """What the network computes in: float32, bfloat16."""
+        return str(self.dtype).removeprefix("torch.")
+
     def classify(self, images: Sequence[Image.Image]) -> list[Scores]:
         return self.infer(self.prepare(images))
 

@@ -119,10 +119,9 @@ def _passes_per_second(classifier: LocalClassifier, inputs: torch.Tensor, second
 
 
 def _runs_on(classifier: LocalClassifier) -> str:
-    number_format = str(classifier.dtype).removeprefix("torch.")
     if classifier.device.type == "cpu":
-        return f"CPU, {torch.get_num_threads()} threads, {number_format}"
-    return f"{classifier.device}, {number_format}"
+        return f"CPU, {torch.get_num_threads()} threads, {classifier.number_format}"
+    return f"{classifier.device}, {classifier.number_format}"
 
 
 def _open(path: Path) -> Image.Image:
