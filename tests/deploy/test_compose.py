@@ -17,7 +17,6 @@ import pytest
 from dotenv import dotenv_values
 
 from bunri.messaging.kombu_topology import dead_letter_queues
-from bunri.metrics.multiprocess import MULTIPROCESS_DIR_VARIABLE
 from bunri.worker.settings import WorkerSettings
 from tests.deploy import compose
 from tests.deploy.compose import ENV_EXAMPLE, ROOT
@@ -346,12 +345,13 @@ def test_rabbitmq_node_keeps_its_name() -> None:
 
 def _launch(service: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> list[str]:
     """The argv a worker's entry point execs (os.execv is caught, nothing is started)."""
+    # Against a copy of the environment: the AI worker's launcher names its metrics folder in it
+    # for the celery it execs, which must not outlive the test (every later in-process /metrics
+    # scrape in this pytest worker would read that folder instead of the process's own figures).
+    monkeypatch.setattr(os, "environ", os.environ.copy())
     for name, value in container_env(service).items():
         monkeypatch.setenv(name, value)
     monkeypatch.setenv("BUNRI_STATE_DIR", str(tmp_path))
-    # The AI worker's launcher names its metrics folder in os.environ for the celery it execs;
-    # left set, every later in-process /metrics scrape would read that folder instead.
-    monkeypatch.setenv(MULTIPROCESS_DIR_VARIABLE, "")
     captured: list[list[str]] = []
 
     class Execed(Exception):
