@@ -41,6 +41,21 @@ def worker_number() -> int:
     return int(WORKER.removeprefix("gw"))
 
 
+@pytest.fixture(autouse=True)
+def environment_left_as_found() -> Iterator[None]:
+    """A test that changes this process's environment and leaves it changed (monkeypatch's
+    changes are undone before this runs) changes every later test in its pytest worker, the
+    test that then fails far from the cause: this fails the test that left it."""
+    before = dict(os.environ)
+    yield
+    changed = {
+        name: (before.get(name), os.environ.get(name))
+        for name in before.keys() | os.environ.keys()
+        if before.get(name) != os.environ.get(name) and name != "PYTEST_CURRENT_TEST"
+    }
+    assert not changed, f"the test left the environment changed (before, after): {changed}"
+
+
 @pytest.fixture(scope="session")
 def database_url() -> str:
     """A database of this pytest worker's own, created empty and migrated to head."""
