@@ -55,7 +55,14 @@ def _load() -> Classifier | ModelUnavailable:
     except ModelUnavailable as exc:
         log.error("model unavailable; scans will fail until it is fixed", reason=str(exc))
         return exc
-    log.info("model loaded", backend=loaded.backend, model=loaded.model_name, pid=os.getpid())
+    log.info(
+        "model loaded",
+        backend=loaded.backend,
+        model=loaded.model_name,
+        # What BUNRI_LOCAL_MODEL_PRECISION=auto chose on this hardware (local models only).
+        number_format=getattr(loaded, "number_format", None),
+        pid=os.getpid(),
+    )
     if settings.batch_max_size() > 1 and isinstance(loaded, BatchableClassifier):
         return _batched(loaded)
     return MeasuredClassifier(loaded)
