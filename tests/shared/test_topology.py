@@ -152,6 +152,31 @@ async def test_a_publisher_refused_by_the_topology_keeps_no_connection_open() ->
         assert broker_connections(vhost) == 0
 
 
+async def test_a_broker_that_never_answers_keeps_no_connection_open() -> None:
+    """A try that times out (a broker host that accepts and then hangs, a half-open network)
+    must not leave its robust connection behind, still connecting on its own."""
+    open_sockets: set[asyncio.StreamWriter] = set()
+
+    async def never_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        open_sockets.add(writer)
+        await reader.read()  # until the client closes its end
+        open_sockets.discard(writer)
+        writer.close()
+
+    server = await asyncio.start_server(never_answer, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    async with server:
+        publisher = TaskPublisher(
+            f"amqp://guest:guest@127.0.0.1:{port}/", connect_timeout=0.2, reconnect_interval=0.05
+        )
+        await publisher.start()
+        await asyncio.sleep(1.0)  # several tries, each timed out
+        assert not publisher.connected
+        await publisher.close()
+        await asyncio.sleep(0.3)
+        assert not open_sockets, f"{len(open_sockets)} connections left open"
+
+
 def broker_connections(vhost: str) -> int:
     listed = subprocess.run(
         ["rabbitmqctl", "-q", "list_connections", "vhost", "--formatter", "json"],

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import aio_pika
 import aiormq.exceptions
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
+from aio_pika.connection import make_url
 
 from bunri.logging import get_logger
 from bunri.messaging.errors import BrokerUnavailable, QueueFull
@@ -85,10 +86,12 @@ class TaskPublisher:
         *,
         confirm_timeout: float = 5.0,
         reconnect_interval: float = 2.0,
+        connect_timeout: float = 10.0,
     ) -> None:
         self._url = url
         self._confirm_timeout = confirm_timeout
         self._reconnect_interval = reconnect_interval
+        self._connect_timeout = connect_timeout
         self._connection: AbstractRobustConnection | None = None
         self._exchange: AbstractExchange | None = None
         self._connecting: asyncio.Task[None] | None = None
@@ -146,22 +149,22 @@ class TaskPublisher:
         confirmed.published.inc()
 
     async def _try_connect(self) -> bool:
+        # Made here rather than by connect_robust, so that a try that fails is closed whatever
+        # stopped it (refused, timed out, a topology the broker rejects, cancelled): a robust
+        # connection left open goes on connecting on its own, one more with every retry.
+        connection = aio_pika.RobustConnection(make_url(self._url))
         try:
-            connection = await asyncio.wait_for(aio_pika.connect_robust(self._url), 10)
-        except _BROKER_GONE as exc:
-            log.warning("broker unavailable", error=repr(exc))
-            return False
-        try:
+            await connection.connect(timeout=self._connect_timeout)
             channel = await connection.channel(publisher_confirms=True)
             await declare_topology(channel)
             self._exchange = await channel.get_exchange(TASK_EXCHANGE)
         except _BROKER_GONE as exc:
-            # A robust connection left open would reconnect on its own for ever: one more with
-            # every retry while, say, a queue is declared with other arguments.
             log.warning("broker unavailable", error=repr(exc))
-            with contextlib.suppress(*_BROKER_GONE):
-                await connection.close()
+            await _close_quietly(connection)
             return False
+        except BaseException:
+            await _close_quietly(connection)
+            raise
         self._connection = connection
         log.info("broker connected")
         return True
@@ -172,6 +175,11 @@ class TaskPublisher:
             connected = await self._try_connect()
             if not connected:
                 await asyncio.sleep(self._reconnect_interval)
+
+
+async def _close_quietly(connection: AbstractRobustConnection) -> None:
+    with contextlib.suppress(*_BROKER_GONE, RuntimeError):
+        await connection.close()
 
 
 def _to_amqp(message: TaskMessage) -> aio_pika.Message:
