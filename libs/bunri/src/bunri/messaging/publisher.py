@@ -154,20 +154,28 @@ class TaskPublisher:
         # connection left open goes on connecting on its own, one more with every retry.
         connection = aio_pika.RobustConnection(make_url(self._url))
         try:
-            await connection.connect(timeout=self._connect_timeout)
+            # Bounded here too: connect() waits for its first attempt's outcome, and an error
+            # that aio-pika does not take for a connection error leaves it retrying unseen.
+            await asyncio.wait_for(
+                connection.connect(timeout=self._connect_timeout), self._connect_timeout
+            )
             channel = await connection.channel(publisher_confirms=True)
             await declare_topology(channel)
             self._exchange = await channel.get_exchange(TASK_EXCHANGE)
         except _BROKER_GONE as exc:
             log.warning("broker unavailable", error=repr(exc))
-            await _close_quietly(connection)
+            await self._close_quietly(connection)
             return False
         except BaseException:
-            await _close_quietly(connection)
+            await self._close_quietly(connection)
             raise
         self._connection = connection
         log.info("broker connected")
         return True
+
+    async def _close_quietly(self, connection: AbstractRobustConnection) -> None:
+        with contextlib.suppress(*_BROKER_GONE, RuntimeError):
+            await asyncio.wait_for(connection.close(), self._connect_timeout)
 
     async def _keep_connecting(self) -> None:
         connected = False
@@ -175,11 +183,6 @@ class TaskPublisher:
             connected = await self._try_connect()
             if not connected:
                 await asyncio.sleep(self._reconnect_interval)
-
-
-async def _close_quietly(connection: AbstractRobustConnection) -> None:
-    with contextlib.suppress(*_BROKER_GONE, RuntimeError):
-        await connection.close()
 
 
 def _to_amqp(message: TaskMessage) -> aio_pika.Message:
