@@ -4,6 +4,7 @@ declaration and Celery's are one and the same, arguments included."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
@@ -175,6 +176,27 @@ async def test_a_broker_that_never_answers_keeps_no_connection_open() -> None:
         await publisher.close()
         await asyncio.sleep(0.3)
         assert not open_sockets, f"{len(open_sockets)} connections left open"
+
+
+async def test_closing_ends_the_retries_even_when_a_try_swallows_the_cancellation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On Python 3.11 a wait_for that finishes just as its task is cancelled (aio-pika connects
+    with one) returns instead of raising: the retry loop must stop all the same, or scan-api's
+    shutdown waits on it for ever."""
+    publisher = TaskPublisher("amqp://guest:guest@127.0.0.1:1/", reconnect_interval=0.001)
+
+    async def try_that_swallows_the_cancellation() -> bool:
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(0.05)
+        return False
+
+    monkeypatch.setattr(publisher, "_try_connect", try_that_swallows_the_cancellation)
+    await publisher.start()
+    await asyncio.sleep(0.1)
+    closing = asyncio.create_task(publisher.close())
+    done, _ = await asyncio.wait({closing}, timeout=5)
+    assert done, "close() is still waiting on the retries"
 
 
 def broker_connections(vhost: str) -> int:

@@ -95,6 +95,7 @@ class TaskPublisher:
         self._connection: AbstractRobustConnection | None = None
         self._exchange: AbstractExchange | None = None
         self._connecting: asyncio.Task[None] | None = None
+        self._closing = False
 
     @property
     def connected(self) -> bool:
@@ -109,10 +110,11 @@ class TaskPublisher:
             self._connecting = asyncio.create_task(self._keep_connecting())
 
     async def close(self) -> None:
+        self._closing = True
         if self._connecting is not None:
             self._connecting.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._connecting
+            # gather: the retries' own cancellation is expected; one of close() itself is not.
+            await asyncio.gather(self._connecting, return_exceptions=True)
         if self._connection is not None:
             await self._connection.close()
 
@@ -156,9 +158,8 @@ class TaskPublisher:
         try:
             # Bounded here too: connect() waits for its first attempt's outcome, and an error
             # that aio-pika does not take for a connection error leaves it retrying unseen.
-            await asyncio.wait_for(
-                connection.connect(timeout=self._connect_timeout), self._connect_timeout
-            )
+            async with asyncio.timeout(self._connect_timeout):
+                await connection.connect(timeout=self._connect_timeout)
             channel = await connection.channel(publisher_confirms=True)
             await declare_topology(channel)
             self._exchange = await channel.get_exchange(TASK_EXCHANGE)
@@ -175,14 +176,17 @@ class TaskPublisher:
 
     async def _close_quietly(self, connection: AbstractRobustConnection) -> None:
         with contextlib.suppress(*_BROKER_GONE, RuntimeError):
-            await asyncio.wait_for(connection.close(), self._connect_timeout)
+            async with asyncio.timeout(self._connect_timeout):
+                await connection.close()
 
     async def _keep_connecting(self) -> None:
-        connected = False
-        while not connected:
-            connected = await self._try_connect()
-            if not connected:
-                await asyncio.sleep(self._reconnect_interval)
+        # The flag as well as the cancellation: on Python 3.11 a wait_for (aio-pika connects
+        # with one) that finishes just as its task is cancelled swallows the cancellation, and
+        # this loop went on for ever, close() waiting on it.
+        while not self._closing:
+            if await self._try_connect():
+                return
+            await asyncio.sleep(self._reconnect_interval)
 
 
 def _to_amqp(message: TaskMessage) -> aio_pika.Message:
