@@ -116,7 +116,8 @@ class TaskPublisher:
             # gather: the retries' own cancellation is expected; one of close() itself is not.
             await asyncio.gather(self._connecting, return_exceptions=True)
         if self._connection is not None:
-            await self._connection.close()
+            # Bounded: a broker that no longer answers would otherwise hold up the shutdown.
+            await self._close_quietly(self._connection)
 
     async def publish(self, message: TaskMessage) -> None:
         queue = message.routing_key
