@@ -15,7 +15,7 @@ Precision = Literal["auto", "float32", "bfloat16"]
 
 # On a GPU one pass over many images costs little more than over one. On CPU the forward pass
 # gains 2-3x from batching, but each image's preparation and its hand-over to the inference
-# process take the cores it frees (bench.ai_batching: batches of 4-16 reach 0.8-1.1x of one at
+# process take the cores it frees (bench.ai_batching: batches of 4-16 reach 0.8-1.25x of one at
 # a time on 2 vCPUs, at 5-10x the latency).
 CUDA_BATCH_MAX_SIZE = 16
 
