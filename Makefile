@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 MEMBERS := libs/bunri services/auth-api services/scan-api services/chat-api workers/storage workers/ai
-EDITABLES := $(foreach member,$(MEMBERS),-e $(member))
+EDITABLES := $(foreach member,$(filter-out workers/ai,$(MEMBERS)),-e $(member)) -e 'workers/ai[training]'
 PYTEST_WORKERS ?= auto
 
 .PHONY: setup run migrate test lint typecheck pytest bench bench-auth bench-accept bench-e2e bench-chat bench-model bench-storage bench-ai model chaos lock services clean
@@ -71,9 +71,12 @@ TRASHNET ?= ../shared/data/trashnet
 bench-model: setup
 	$(BIN)/bunri evaluate --data $(TRASHNET)
 
-# Train the shipped classifier again (about 40 minutes on 2 cores; CUDA when present).
-model: setup
-	$(BIN)/bunri train --data $(TRASHNET) --epochs 150
+# Train the shipped classifier again (about an hour on 2 cores; CUDA when present).
+model: setup .cache/backgrounds
+	$(BIN)/bunri train --data $(TRASHNET)
+
+.cache/backgrounds:
+	scripts/fetch-backgrounds $@
 
 # Scans flow while workers are SIGKILLed, RabbitMQ restarts and PostgreSQL stops for 30 s, on a
 # private broker and database of its own; fails unless every scan finished exactly once.

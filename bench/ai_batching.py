@@ -1,7 +1,8 @@
 """The AI worker's model: dynamic batching vs one image at a time on the same cores, and the
 prefork pool's memory.
 
-Two models: `local`, the default, the CNN the AI worker ships (trained by `bunri train`); `clip`,
+Two models: `local`, the default, the EfficientNet-Lite0 the AI worker ships (fine-tuned by
+`bunri train`, run in ONNX Runtime on a CPU); `clip`,
 a model with the image tower of ViT-B/32 (the CLIP backend's usual checkpoint) with random
 weights: inference costs what the real model's does, which is what batching is about (no
 weights can be downloaded here, and accuracy is not measured).
@@ -176,7 +177,9 @@ def forward_pass_rates(
     otherwise move the ratio between batch sizes by +-30% from run to run."""
     cores = os.cpu_count() or 1
     previous = torch.get_num_threads()
-    torch.set_num_threads(cores)
+    # The local model's ONNX Runtime session takes its threads when it opens: reopen it.
+    use_threads = getattr(model, "use_threads", torch.set_num_threads)
+    use_threads(cores)
     try:
         images = analysis_images()
         rates = {}
@@ -186,7 +189,7 @@ def forward_pass_rates(
             best = max(_passes_per_second(model, pixels, seconds / 5) for _ in range(5))
             rates[size] = best * size
     finally:
-        torch.set_num_threads(previous)
+        use_threads(previous)
     return rates
 
 
@@ -259,7 +262,7 @@ def _smaps_rollup(pid: int) -> dict[str, int]:
 
 
 MODELS = {
-    "local": "the shipped CNN (ai_worker/models/trashnet.safetensors)",
+    "local": "the shipped EfficientNet-Lite (ai_worker/models/waste.safetensors)",
     "clip": "CLIP with ViT-B/32's image tower",
 }
 

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from PIL import Image, ImageChops, ImageOps, ImageStat
 
-from ai_worker.classifier.local import read_metadata
+from ai_worker.classifier.model_file import read_metadata
 from ai_worker.models import BUNDLED_MODEL
 from bunri.db.models import ScanStatus
 from bunri.guides import load_taxonomy

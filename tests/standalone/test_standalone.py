@@ -79,7 +79,7 @@ def test_a_photo_gets_its_class_and_guide(standalone: dict[str, str], tmp_path: 
     assert "완료 completed" in result.stdout
     assert "분류 · Classification" in result.stdout
     assert "배출 방법 · How to dispose of it" in result.stdout
-    assert "model: local trashnet" in result.stdout
+    assert "model: local waste" in result.stdout
     # The embedded object store holds the stripped original and the thumbnail.
     stored = sorted(path.name for path in (Path(standalone["STATE"]) / "objects").rglob("*.jpg"))
     assert stored == ["original.jpg", "thumbnail.jpg"]

@@ -48,13 +48,15 @@ class AiWorkerSettings(LlmSettings, WorkerSettings):
     classifier_backend: Backend = "local"
     local_model: Path = Field(
         default=BUNDLED_MODEL,
-        description="A model file written by `bunri train`; default: the TrashNet model shipped "
-        "in this package.",
+        description="A model file written by `bunri train`; default: the model shipped in this "
+        "package.",
     )
     local_model_precision: Precision = Field(
         default="auto",
-        description="What the local model computes in: float32, bfloat16, or auto (bfloat16 "
-        "where the device has it natively: CPUs with AVX-512 BF16 or AMX, recent GPUs).",
+        description="What the local model computes in. On a CPU, auto and float32 run it in "
+        "ONNX Runtime in float32 (the fastest there: EfficientNet's depthwise convolutions have "
+        "no fast bfloat16 kernels), bfloat16 in torch. On a GPU it runs in torch: auto is "
+        "bfloat16 where the device has it natively, float32 elsewhere.",
     )
     clip_model: str = Field(
         default="openai/clip-vit-base-patch32",

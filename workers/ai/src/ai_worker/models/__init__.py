@@ -1,7 +1,8 @@
-"""Models shipped inside the package: the self-trained TrashNet classifier (`trashnet.safetensors`,
-its card `trashnet.md`, and the class → taxonomy map it was trained with)."""
+"""Models shipped inside the package: the local classifier (`waste.safetensors`, written by
+`bunri train`; its card `waste.md`), the class → taxonomy map of TrashNet's folders it was
+trained with, and the reviewed ImageNet → taxonomy map its ImageNet head answers through."""
 
 from pathlib import Path
 
-BUNDLED_MODEL = Path(__file__).with_name("trashnet.safetensors")
+BUNDLED_MODEL = Path(__file__).with_name("waste.safetensors")
 TRASHNET_TAXONOMY_MAP = Path(__file__).with_name("trashnet.taxonomy.json")

