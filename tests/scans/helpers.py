@@ -27,7 +27,7 @@ from PIL import Image
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bunri.db.models import OutboxMessage, Scan, ScanStatus
+from bunri.db.models import Base, ScanStatus
 from bunri.db.sync import create_sync_engine, create_sync_sessionmaker
 from bunri.settings import BunriSettings
 from bunri.worker.scans import ScanLedger
@@ -252,7 +252,7 @@ async def read_stream(
 # --- Probes ------------------------------------------------------------------------------------
 
 
-async def count_rows(engine: AsyncEngine, model: type[Scan] | type[OutboxMessage]) -> int:
+async def count_rows(engine: AsyncEngine, model: type[Base]) -> int:
     async with engine.connect() as connection:
         result = await connection.execute(select(func.count()).select_from(model))
         return int(result.scalar_one())
@@ -389,3 +389,46 @@ class Driver:
             assert self.ledger.fail_by_id(uuid.UUID(scan_id), code, message) is not None
 
         await asyncio.to_thread(fail)
+
+
+def classified(
+    major: str, middle: str, minor: str | None, confidence: float, *, unsure: bool = False
+) -> dict[str, Any]:
+    """A scan result as the AI worker writes it, for the class given."""
+    return {
+        "classification": {
+            "major": major,
+            "middle": middle,
+            "minor": minor,
+            "confidence": confidence,
+            "unsure": unsure,
+            "alternatives": [],
+        },
+        "guide": {"title": "…", "steps": [], "cautions": [], "not_accepted": []},
+        "model": {"backend": "local", "name": "test"},
+    }
+
+
+async def complete_as_workers_do(
+    driver: Driver,
+    pipeline_env: dict[str, str],
+    scan_id: str,
+    original: bytes,
+    result: dict[str, Any],
+) -> str:
+    """Store `original` in S3 under the scan's key and walk the scan to `completed` with
+    `result`, as the storage and AI workers would; the original's key."""
+    key = f"scans/{scan_id}/original.jpg"
+    s3_client(pipeline_env).put_object(
+        Bucket=pipeline_env["BUNRI_S3_BUCKET"], Key=key, Body=original, ContentType="image/jpeg"
+    )
+    await driver.advance(scan_id, ScanStatus.STORING)
+    await driver.advance(
+        scan_id,
+        ScanStatus.STORED,
+        original_key=key,
+        thumbnail_key=f"scans/{scan_id}/thumbnail.jpg",
+    )
+    await driver.advance(scan_id, ScanStatus.ANALYZING)
+    await driver.advance(scan_id, ScanStatus.COMPLETED, result=result)
+    return key

@@ -87,11 +87,13 @@ async def test_a_completed_scan_reads_as_the_design_says(
         "image",
         "result",
         "error",
+        "feedback",
     }
     assert done["scan_id"] == scan_id
     assert (done["status"], done["progress"]) == ("completed", 100)
     assert done["note"] == "투명 생수병"
     assert done["error"] is None
+    assert done["feedback"] is None  # none given yet (tests/scans/test_feedback.py)
     assert assert_iso_datetime(done["completed_at"]) >= assert_iso_datetime(done["created_at"])
     assert done["image"] == {
         "url": f"{SCANS}/{scan_id}/image",
@@ -169,6 +171,8 @@ async def test_a_failed_scan_says_why_and_has_no_image(
         (f"{SCANS}/{UNKNOWN_SCAN}/image", 404, "scan_not_found"),
         (f"{SCANS}/{UNKNOWN_SCAN}/thumbnail", 404, "scan_not_found"),
         (f"{SCANS}/{UNKNOWN_SCAN}/events", 404, "scan_not_found"),
+        (f"{SCANS}/{UNKNOWN_SCAN}/feedback", 404, "scan_not_found"),
+        (f"{SCANS}/not-a-uuid/feedback", 422, "validation_error"),
         (f"{SCANS}/not-a-uuid", 422, "validation_error"),
         (f"{SCANS}/not-a-uuid/image", 422, "validation_error"),
         (f"{SCANS}/{UNKNOWN_SCAN}/original", 404, "not_found"),
@@ -349,6 +353,7 @@ async def test_another_users_scan_is_a_404_everywhere(
         f"{SCANS}/{scan_id}/events?resume_after=1",
         f"{SCANS}/{scan_id}/image",
         f"{SCANS}/{scan_id}/thumbnail",
+        f"{SCANS}/{scan_id}/feedback",
     ):
         response = await client.get(path, headers=intruder)
         assert_error(response, 404, "scan_not_found")
@@ -370,3 +375,19 @@ async def test_another_users_scan_is_a_404_everywhere(
     cursor = base64.urlsafe_b64encode(uuid.UUID(int=(1 << 128) - 1).bytes).decode().rstrip("=")
     replayed = (await client.get(SCANS, headers=intruder, params={"cursor": cursor})).json()
     assert [item["scan_id"] for item in replayed["items"]] == [intruders_own]
+
+
+async def test_the_openapi_contract_shows_the_typed_result(idle: httpx.AsyncClient) -> None:
+    spec = (await idle.get(f"{SCANS}/openapi.json")).json()
+    schemas = spec["components"]["schemas"]
+    result = schemas["ScanOut"]["properties"]["result"]
+    assert any(option.get("$ref", "").endswith("/ScanResult") for option in result.get("anyOf", []))
+    assert set(schemas["ScanResult"]["properties"]) == {"classification", "guide", "model"}
+    assert set(schemas["Classification"]["properties"]) == {
+        "major",
+        "middle",
+        "minor",
+        "confidence",
+        "unsure",
+        "alternatives",
+    }

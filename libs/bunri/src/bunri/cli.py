@@ -24,6 +24,8 @@ app.add_typer(broker, name="broker")
 
 worker = typer.Typer(no_args_is_help=True, help="Celery workers: liveness.")
 app.add_typer(worker, name="worker")
+feedback = typer.Typer(no_args_is_help=True, help="What users said scans really show.")
+app.add_typer(feedback, name="feedback")
 
 
 def _add_journal_commands() -> None:
@@ -41,8 +43,14 @@ def add_installed_commands() -> None:
     Added when the command line runs, not when this module is imported."""
     from importlib.metadata import entry_points
 
+    if _installed:
+        return
     for entry in entry_points(group="bunri.commands"):
         entry.load()(app)
+    _installed.append(True)
+
+
+_installed: list[bool] = []
 
 
 T = TypeVar("T")
@@ -179,6 +187,39 @@ def alive(
         typer.echo(f"heartbeat {age:.0f} s old (more than {max_age:.0f} s)", err=True)
         raise typer.Exit(1)
     typer.echo(f"alive: heartbeat {age:.1f} s old")
+
+
+@feedback.command("export")
+def export_feedback(
+    output: Path = typer.Option(
+        ..., "--output", file_okay=False, help="The dataset folder (created; rewritten in place)."
+    ),
+    since: str | None = typer.Option(
+        None, help="Only feedback given or changed since this ISO date or time (UTC if no zone)."
+    ),
+    only_disagreeing: bool = typer.Option(
+        False, "--only-disagreeing", help="Only scans whose middle class the model had wrong."
+    ),
+) -> None:
+    """Write the feedback as a class-folder dataset for `bunri train --data DIR --taxonomy-map
+    DIR/taxonomy.json`: each scan's stored photo in its corrected class's folder, taxonomy.json
+    and manifest.jsonl (no user ids, no notes). Photos missing from storage are skipped."""
+    from botocore.exceptions import BotoCoreError, ClientError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from bunri.feedback.export import describe, parse_since, run_export
+
+    try:
+        start = None if since is None else parse_since(since)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--since") from exc
+    try:
+        summary = run_export(output, since=start, only_disagreeing=only_disagreeing)
+    except (OSError, SQLAlchemyError, BotoCoreError, ClientError) as exc:
+        typer.echo(f"export failed, the folder left as it was: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    for line in describe(summary):
+        typer.echo(line)
 
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8080"

@@ -5,23 +5,23 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
 from bunri.auth import CurrentUser, SignedCallerDep
-from bunri.db.models import Scan
+from bunri.db.models import Scan, ScanFeedback, ScanStatus
 from bunri.scans.views import SCANS_PATH, scan_view
 from bunri.web.deps import ResourcesDep, SessionDep
 from bunri.web.errors import documented_errors
 from bunri.web.middleware import add_to_access_log
-from scan_api import repository
+from scan_api import repository, service
 from scan_api.deps import EventHubDep, ObjectStoreDep, ScanServiceDep, ScanSettingsDep
-from scan_api.errors import ImageNotStored, InvalidCursor, ScanNotFound
+from scan_api.errors import ImageNotStored, InvalidCursor
 from scan_api.events import scan_event_stream
-from scan_api.schemas import ScanAccepted, ScanOut, ScanPage
+from scan_api.schemas import FeedbackIn, FeedbackOut, ScanAccepted, ScanOut, ScanPage
 from scan_api.uploads import read_upload
 
 router = APIRouter(prefix=SCANS_PATH, tags=["scans"])
@@ -112,15 +112,74 @@ async def list_scans(
         session, user.user_id, before=_decode_cursor(cursor), limit=limit + 1
     )
     page, more = scans[:limit], len(scans) > limit
+    feedback = await repository.feedback_for_scans(
+        session, [scan.id for scan in page if scan.status is ScanStatus.COMPLETED]
+    )
     return ScanPage(
-        items=[ScanOut.model_validate(scan_view(scan)) for scan in page],
+        items=[_scan_out(scan, feedback.get(scan.id)) for scan in page],
         next_cursor=_encode_cursor(page[-1].id) if more else None,
     )
 
 
 @router.get("/{scan_id}", responses=documented_errors(401, 404))
 async def get_scan(scan_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> ScanOut:
-    return ScanOut.model_validate(scan_view(await _owned(session, user.user_id, scan_id)))
+    scan = await _owned(session, user.user_id, scan_id)
+    # Only a completed scan takes feedback: polling a scan in flight costs no second query.
+    completed = scan.status is ScanStatus.COMPLETED
+    return _scan_out(scan, await repository.get_feedback(session, scan.id) if completed else None)
+
+
+_FEEDBACK_ANSWERS: dict[int | str, dict[str, Any]] = {
+    200: {"model": FeedbackOut, "description": "The scan's earlier feedback, replaced."},
+    201: {"model": FeedbackOut, "description": "The scan's first feedback."},
+    **documented_errors(401, 404, 409, 422),
+}
+
+
+@router.put(
+    "/{scan_id}/feedback",
+    status_code=status.HTTP_201_CREATED,
+    response_model=FeedbackOut,
+    responses=_FEEDBACK_ANSWERS,
+)
+@router.post(
+    "/{scan_id}/feedback",
+    status_code=status.HTTP_201_CREATED,
+    response_model=FeedbackOut,
+    responses=_FEEDBACK_ANSWERS,
+)
+async def give_feedback(
+    scan_id: uuid.UUID,
+    body: FeedbackIn,
+    user: CurrentUser,
+    session: SessionDep,
+    response: Response,
+) -> FeedbackOut:
+    """Say what a completed scan of yours really shows. One feedback per scan: sending it again
+    (PUT or POST, the same) replaces it; 201 the first time, 200 after. The class must be one of
+    the taxonomy's (GET /api/v1/guides): `unknown_class` (422) otherwise; a scan not yet
+    completed (or failed) is `scan_not_completed` (409); someone else's scan does not exist."""
+    given = await service.give_feedback(
+        session,
+        user_id=user.user_id,
+        scan_id=scan_id,
+        major=body.correct.major,
+        middle=body.correct.middle,
+        minor=body.correct.minor,
+        note=body.note,
+    )
+    if not given.created:
+        response.status_code = status.HTTP_200_OK
+    response.headers["Location"] = f"{SCANS_PATH}/{scan_id}/feedback"
+    return FeedbackOut.of(given.feedback)
+
+
+@router.get("/{scan_id}/feedback", responses=documented_errors(401, 404))
+async def get_feedback(scan_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> FeedbackOut:
+    """The feedback given on a scan of yours; `feedback_not_found` (404) when there is none."""
+    return FeedbackOut.of(
+        await service.read_feedback(session, user_id=user.user_id, scan_id=scan_id)
+    )
 
 
 @router.get(
@@ -194,11 +253,12 @@ async def scan_thumbnail(
 
 
 async def _owned(session: SessionDep, user_id: uuid.UUID, scan_id: uuid.UUID) -> Scan:
-    """The scan if it is the caller's; someone else's scan does not exist (404, not 403)."""
-    scan = await repository.get_users_scan(session, user_id, scan_id)
-    if scan is None:
-        raise ScanNotFound()
-    return scan
+    return await service.owned_scan(session, user_id, scan_id)
+
+
+def _scan_out(scan: Scan, feedback: ScanFeedback | None) -> ScanOut:
+    view = scan_view(scan) | {"feedback": None if feedback is None else FeedbackOut.of(feedback)}
+    return ScanOut.model_validate(view)
 
 
 async def _object_response(store: ObjectStoreDep, key: str | None, ttl: int) -> Response:

@@ -24,3 +24,19 @@ class IdempotencyConflict(Conflict):
 class InvalidCursor(BunriError):
     code = "invalid_cursor"
     message = "The cursor is not one this API handed out."
+
+
+class ScanNotCompleted(Conflict):
+    code = "scan_not_completed"
+    message = "Feedback is for a completed scan; this one has no answer to correct yet."
+
+
+class FeedbackClassUnknown(BunriError):
+    status_code = 422
+    code = "unknown_class"
+    message = "No such class in the waste taxonomy (GET /api/v1/guides lists them)."
+
+
+class FeedbackNotFound(NotFound):
+    code = "feedback_not_found"
+    message = "This scan has no feedback."

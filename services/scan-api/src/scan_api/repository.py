@@ -7,13 +7,15 @@ each upload about a millisecond of CPU for a single INSERT.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from bunri.db.models import Scan, ScanStatus
+from bunri.db.models import Scan, ScanFeedback, ScanStatus
 
 _INSERT_SCAN = insert(Scan)
 _KEYED_SCAN = select(Scan.id, Scan.status, Scan.created_at, Scan.request_digest)
@@ -54,3 +56,33 @@ async def list_users_scans(
     if before is not None:
         query = query.where(Scan.id < before)
     return list((await session.scalars(query.order_by(Scan.id.desc()).limit(limit))).all())
+
+
+async def get_feedback(session: AsyncSession, scan_id: uuid.UUID) -> ScanFeedback | None:
+    return await session.get(ScanFeedback, scan_id)
+
+
+async def feedback_for_scans(
+    session: AsyncSession, scan_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, ScanFeedback]:
+    if not scan_ids:
+        return {}
+    found = await session.scalars(select(ScanFeedback).where(ScanFeedback.scan_id.in_(scan_ids)))
+    return {feedback.scan_id: feedback for feedback in found}
+
+
+async def upsert_feedback(session: AsyncSession, values: dict[str, Any]) -> ScanFeedback:
+    """Insert the scan's feedback, or replace every field of the one it has but `created_at`,
+    in one statement: two requests at once leave one row, never a unique-key error."""
+    dialect = session.get_bind().dialect.name
+    upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    inserting = upsert(ScanFeedback).values(values)
+    replaced = {
+        name: inserting.excluded[name] for name in values if name not in ("scan_id", "created_at")
+    }
+    statement = inserting.on_conflict_do_update(
+        index_elements=[ScanFeedback.scan_id], set_=replaced
+    ).returning(ScanFeedback)
+    result = await session.scalars(statement, execution_options={"populate_existing": True})
+    feedback: ScanFeedback = result.one()
+    return feedback

@@ -22,10 +22,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from bunri.db.base import utcnow
-from bunri.db.models import ScanStatus
+from bunri.db.models import Scan, ScanFeedback, ScanStatus
+from bunri.feedback import check_class
+from bunri.guides import UnknownClass, load_taxonomy
 from bunri.ids import uuid7
 from bunri.images import ImageInfo, inspect_upload
 from bunri.logging import get_logger
@@ -35,7 +37,13 @@ from bunri.messaging.protocol import TaskMessage, task_message
 from bunri.messaging.publisher import Publisher
 from bunri.messaging.tasks import STORE_SCAN_IMAGE
 from scan_api import repository
-from scan_api.errors import IdempotencyConflict
+from scan_api.errors import (
+    FeedbackClassUnknown,
+    FeedbackNotFound,
+    IdempotencyConflict,
+    ScanNotCompleted,
+    ScanNotFound,
+)
 from scan_api.settings import ScanApiSettings
 
 log = get_logger(__name__)
@@ -205,3 +213,75 @@ async def _settled(task: asyncio.Task[None]) -> BaseException | None:
     even when another error is the one the request raises."""
     await asyncio.wait([task])
     return asyncio.CancelledError() if task.cancelled() else task.exception()
+
+
+# --- Feedback (DESIGN.md section 3, "Feedback") -------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class GivenFeedback:
+    feedback: ScanFeedback
+    created: bool  # the scan's first feedback, rather than a replacement
+
+
+async def owned_scan(session: AsyncSession, user_id: uuid.UUID, scan_id: uuid.UUID) -> Scan:
+    """The scan if it is the caller's; someone else's scan does not exist (404, not 403)."""
+    scan = await repository.get_users_scan(session, user_id, scan_id)
+    if scan is None:
+        raise ScanNotFound()
+    return scan
+
+
+async def give_feedback(
+    session: AsyncSession,
+    *,
+    user_id: uuid.UUID,
+    scan_id: uuid.UUID,
+    major: str,
+    middle: str,
+    minor: str | None,
+    note: str | None,
+) -> GivenFeedback:
+    """Record what the owner says a completed scan shows, replacing what they said before;
+    flushed, the request commits. The model's answer and the stored photo's key are copied in,
+    so that an export reads the feedback alone."""
+    scan = await owned_scan(session, user_id, scan_id)
+    if scan.status is not ScanStatus.COMPLETED:
+        raise ScanNotCompleted()
+    try:
+        check_class(load_taxonomy(), major, middle, minor)
+    except UnknownClass as exc:
+        raise FeedbackClassUnknown(exc.detail) from exc
+    predicted = (scan.result or {}).get("classification") or {}
+    now = utcnow()
+    feedback = await repository.upsert_feedback(
+        session,
+        {
+            "scan_id": scan.id,
+            "user_id": user_id,
+            "correct_major": major,
+            "correct_middle": middle,
+            "correct_minor": minor,
+            "note": note,
+            "image_key": scan.original_key,
+            "predicted_major": predicted.get("major"),
+            "predicted_middle": predicted.get("middle"),
+            "predicted_minor": predicted.get("minor"),
+            "predicted_confidence": predicted.get("confidence"),
+            "predicted_unsure": predicted.get("unsure"),
+            "created_at": now,
+            "updated_at": now,
+        },
+    )
+    # A replacement keeps the row's first created_at: only a fresh row carries this one.
+    return GivenFeedback(feedback, created=feedback.created_at == now)
+
+
+async def read_feedback(
+    session: AsyncSession, *, user_id: uuid.UUID, scan_id: uuid.UUID
+) -> ScanFeedback:
+    await owned_scan(session, user_id, scan_id)
+    feedback = await repository.get_feedback(session, scan_id)
+    if feedback is None:
+        raise FeedbackNotFound()
+    return feedback

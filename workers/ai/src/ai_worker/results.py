@@ -8,8 +8,15 @@ from typing import Any
 
 from ai_worker.classifier.base import Classifier, Scores
 from bunri.guides import Taxonomy
+from bunri.scans.result import (
+    MAX_ALTERNATIVES,
+    Alternative,
+    Classification,
+    Guide,
+    ModelInfo,
+    ScanResult,
+)
 
-MAX_ALTERNATIVES = 3
 DEFAULT_UNSURE_BELOW = 0.5
 
 
@@ -31,7 +38,8 @@ def build_result(
     unsure_below: float,
 ) -> dict[str, Any]:
     """A middle class's confidence is the sum of its minors' (the guide belongs to the middle
-    class); the minor shown is the likeliest one within it."""
+    class); the minor shown is the likeliest one within it. What the scores leave out of one is
+    "none of these": it lowers every class's confidence, and so marks an unknown photo unsure."""
     if not scores:
         raise ValueError("the classifier returned no scores")
     middles: defaultdict[tuple[str, str], float] = defaultdict(float)
@@ -41,19 +49,23 @@ def build_result(
     (major, middle), confidence = ranked[0]
     minors = {key[2]: p for key, p in scores.items() if key[:2] == (major, middle) and key[2]}
     minor = max(minors, key=minors.__getitem__) if minors else None
-    guide = taxonomy.middle(major, middle).guide
-    return {
-        "classification": {
-            "major": major,
-            "middle": middle,
-            "minor": minor,
-            "confidence": round(confidence, 4),
-            "unsure": confidence < unsure_below,
-            "alternatives": [
-                {"major": other_major, "middle": other_middle, "confidence": round(p, 4)}
+    result = ScanResult(
+        classification=Classification(
+            major=major,
+            middle=middle,
+            minor=minor,
+            confidence=_probability(confidence),
+            unsure=confidence < unsure_below,
+            alternatives=[
+                Alternative(major=other_major, middle=other_middle, confidence=_probability(p))
                 for (other_major, other_middle), p in ranked[1 : 1 + MAX_ALTERNATIVES]
             ],
-        },
-        "guide": guide.as_api(),
-        "model": {"backend": backend, "name": model_name},
-    }
+        ),
+        guide=Guide.model_validate(taxonomy.middle(major, middle).guide.as_api()),
+        model=ModelInfo(backend=backend, name=model_name),
+    )
+    return result.model_dump(mode="json")
+
+
+def _probability(value: float) -> float:
+    return min(1.0, max(0.0, round(value, 4)))

@@ -29,6 +29,9 @@ def scan_view(scan: Scan) -> dict[str, Any]:
         "error": {"code": scan.error_code, "message": scan.error_message}
         if scan.status is ScanStatus.FAILED
         else None,
+        # The owner's feedback, which scan-api reads in beside the scan. A progress event is
+        # written as the scan completes, before any feedback can be given.
+        "feedback": None,
     }
 
 

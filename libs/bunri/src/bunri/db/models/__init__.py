@@ -12,6 +12,7 @@ from bunri.db.models.chat import (
 from bunri.db.models.outbox_message import OutboxMessage
 from bunri.db.models.refresh_token import RefreshToken
 from bunri.db.models.scan import Scan, ScanStatus
+from bunri.db.models.scan_feedback import ScanFeedback
 from bunri.db.models.social_account import SocialAccount
 from bunri.db.models.user import User
 
@@ -26,6 +27,7 @@ __all__ = [
     "OutboxMessage",
     "RefreshToken",
     "Scan",
+    "ScanFeedback",
     "ScanStatus",
     "SocialAccount",
     "User",
