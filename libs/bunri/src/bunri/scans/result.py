@@ -27,16 +27,17 @@ class Classification(BaseModel):
 
 
 class Guide(BaseModel):
-    """How to put it out: Korean, with English beside it."""
+    """How to put it out: Korean, with English beside it (empty where a stored result has none,
+    so that every result ever written still reads)."""
 
     title: str
-    title_en: str
+    title_en: str = ""
     steps: list[str]
-    steps_en: list[str]
+    steps_en: list[str] = []
     cautions: list[str]
-    cautions_en: list[str]
+    cautions_en: list[str] = []
     not_accepted: list[str]
-    not_accepted_en: list[str]
+    not_accepted_en: list[str] = []
 
 
 class ModelInfo(BaseModel):
