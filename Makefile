@@ -2,8 +2,9 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-MEMBERS := libs/bunri services/auth-api services/scan-api services/chat-api workers/storage workers/ai
-EDITABLES := $(foreach member,$(filter-out workers/ai,$(MEMBERS)),-e $(member)) -e 'workers/ai[training]'
+MEMBERS := libs/bunri programs services/auth-api services/scan-api services/chat-api workers/storage workers/ai
+EDITABLES := $(foreach member,$(filter-out programs workers/ai,$(MEMBERS)),-e $(member)) \
+	-e 'programs[standalone]' -e 'workers/ai[training]'
 PYTEST_WORKERS ?= auto
 
 .PHONY: setup run migrate test lint typecheck pytest bench bench-auth bench-accept bench-e2e bench-chat bench-model bench-storage bench-ai model chaos lock services clean
@@ -26,9 +27,11 @@ migrate: setup
 run: setup services
 	$(BIN)/bunri standalone
 
+# lint-imports: the architecture's contracts (pyproject.toml, [tool.importlinter]).
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: setup
 	$(BIN)/mypy
@@ -94,4 +97,4 @@ lock:
 	rm -rf .lock-venv
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .import_linter_cache

@@ -1,16 +1,15 @@
 """Fixtures every test can use: a migrated PostgreSQL database and a Redis database of this pytest
-worker's own (real servers, real connections), and settings pointing at them."""
+worker's own (real servers, real connections), and settings pointing at them; auth-api over real
+HTTP; and what the scan pipeline runs against (an S3 server, a tiny CLIP, the environment every
+party of it is started with), which the scan and the ops tests share."""
 
 from __future__ import annotations
 
-import asyncio
 import os
-import subprocess
-import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from pathlib import Path
 
-import httpx
+import boto3
 import pytest
 from redis.asyncio import Redis
 from sqlalchemy import text
@@ -18,27 +17,23 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from auth_api.app import create_app as create_auth_app
-from auth_api.settings import AuthApiSettings
-from bunri import migrations
 from bunri.db.models import Base
-from tests.support.keys import rsa_pem
-from tests.support.servers import serve_in_thread
-
-POSTGRES_SERVER = os.environ.get(
-    "BUNRI_TEST_POSTGRES", "postgresql+asyncpg://postgres@127.0.0.1:5432"
+from tests.support.auth import auth_settings
+from tests.support.backends import (
+    NAMESPACE,
+    REDIS_FIRST_DB,
+    REDIS_SERVER,
+    WORKER,
+    fresh_vhost,
+    migrated_database,
+    worker_number,
 )
-REDIS_SERVER = os.environ.get("BUNRI_TEST_REDIS", "redis://127.0.0.1:6379")
-# Two test runs at once on one machine (two checkouts, say) each set their own namespace.
-NAMESPACE = os.environ.get("BUNRI_TEST_NAMESPACE", "")
-REDIS_FIRST_DB = int(os.environ.get("BUNRI_TEST_REDIS_FIRST_DB", "1"))
+from tests.support.keys import rsa_pem
+from tests.support.models import build_tiny_clip
+from tests.support.processes import BIN
+from tests.support.servers import free_port, run_process, serve_in_thread
 
-
-# pytest-xdist names its workers gw0, gw1, ...; a run without xdist is "gw0" too.
-WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
-
-
-def worker_number() -> int:
-    return int(WORKER.removeprefix("gw"))
+S3_KEYS = {"BUNRI_S3_ACCESS_KEY_ID": "test", "BUNRI_S3_SECRET_ACCESS_KEY": "test"}
 
 
 @pytest.fixture(autouse=True)
@@ -60,27 +55,6 @@ def environment_left_as_found() -> Iterator[None]:
 def database_url() -> str:
     """A database of this pytest worker's own, created empty and migrated to head."""
     return migrated_database(f"bunri_test_{NAMESPACE}{WORKER}")
-
-
-def migrated_database(name: str) -> str:
-    """The URL of database `name`, created empty (dropped first) and migrated to head."""
-    url = f"{POSTGRES_SERVER}/{name}"
-
-    async def create() -> None:
-        server = create_async_engine(
-            f"{POSTGRES_SERVER}/postgres", isolation_level="AUTOCOMMIT", poolclass=NullPool
-        )
-        async with server.connect() as connection:
-            await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            await connection.execute(text(f'CREATE DATABASE "{name}"'))
-        await server.dispose()
-        engine = create_async_engine(url, poolclass=NullPool)
-        async with engine.begin() as connection:
-            await migrations.upgrade(connection)
-        await engine.dispose()
-
-    asyncio.run(create())
-    return url
 
 
 @pytest.fixture(scope="session")
@@ -114,31 +88,11 @@ async def redis(redis_url: str) -> AsyncIterator[Redis]:
     await client.aclose()
 
 
-def _rabbitmqctl(*args: str, check: bool = True) -> None:
-    subprocess.run(["rabbitmqctl", "-q", *args], check=check, capture_output=True, timeout=60)
-
-
-@contextmanager
-def fresh_vhost(name: str) -> Iterator[str]:
-    """A RabbitMQ vhost created empty (and deleted after); yields its AMQP URL."""
-    vhost = f"bunri_test_{NAMESPACE}{WORKER}_{name}"
-    _rabbitmqctl("delete_vhost", vhost, check=False)
-    _rabbitmqctl("add_vhost", vhost)
-    _rabbitmqctl("set_permissions", "-p", vhost, "guest", ".*", ".*", ".*")
-    try:
-        yield f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
-    finally:
-        _rabbitmqctl("delete_vhost", vhost, check=False)
-
-
 @pytest.fixture(scope="session")
 def broker_url() -> Iterator[str]:
     """A vhost of this pytest worker's own, created empty for the session."""
     with fresh_vhost("main") as url:
         yield url
-
-
-PASSWORD = "a long and unusual passphrase"
 
 
 @pytest.fixture(scope="session")
@@ -155,33 +109,54 @@ def auth_url(database_url: str, redis_url: str, signing_key: str) -> Iterator[st
         yield url
 
 
-def auth_settings(database_url: str, redis_url: str, signing_key: str) -> AuthApiSettings:
-    """auth-api's settings for tests: cheap password hashing, no rate limits to speak of."""
-    return AuthApiSettings(
-        environment="test",
-        database_url=database_url,
-        redis_url=redis_url,
-        signing_key=signing_key,
-        argon2_time_cost=1,
-        argon2_memory_cost_kib=256,
-        argon2_parallelism=1,
-        log_json=False,
-        login_attempts_per_ip=100_000,
-        signups_per_ip=100_000,
+@pytest.fixture(scope="session")
+def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path_factory.mktemp("moto") / "moto.log"
+    command = [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)]
+    with run_process(command, env={}, ready_url=f"{url}/moto-api/", log_path=log):
+        yield url
+
+
+@pytest.fixture(scope="session")
+def s3_bucket(s3_endpoint: str) -> str:
+    bucket = "bunri-test-scans"
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=s3_endpoint,
+        region_name="ap-northeast-2",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
     )
+    s3.create_bucket(
+        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "ap-northeast-2"}
+    )
+    return bucket
 
 
-_users = iter(range(1, 10**9))
+@pytest.fixture(scope="session")
+def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_clip(tmp_path_factory.mktemp("tiny-clip"))
 
 
-async def new_user(auth_url: str) -> dict[str, str]:
-    """A fresh user's bearer header."""
-    email = f"scanner{next(_users)}.{time.time_ns()}@example.com"
-    async with httpx.AsyncClient(base_url=auth_url) as auth:
-        response = await auth.post(
-            "/api/v1/auth/signup", json={"email": email, "password": PASSWORD, "nickname": "n"}
-        )
-        assert response.status_code == 201, response.text
-        tokens = await auth.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
-        assert tokens.status_code == 200, tokens.text
-    return {"Authorization": f"Bearer {tokens.json()['access_token']}"}
+@pytest.fixture(scope="session")
+def pipeline_env(
+    database_url: str,
+    redis_url: str,
+    broker_url: str,
+    s3_endpoint: str,
+    s3_bucket: str,
+    auth_url: str,
+) -> dict[str, str]:
+    """The settings every party of the pipeline runs with, as environment variables."""
+    return {
+        "BUNRI_ENVIRONMENT": "test",
+        "BUNRI_DATABASE_URL": database_url,
+        "BUNRI_REDIS_URL": redis_url,
+        "BUNRI_BROKER_URL": broker_url,
+        "BUNRI_S3_BUCKET": s3_bucket,
+        "BUNRI_S3_ENDPOINT_URL": s3_endpoint,
+        "BUNRI_AUTH_JWKS_URL": f"{auth_url}/.well-known/jwks.json",
+        **S3_KEYS,
+    }

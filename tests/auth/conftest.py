@@ -1,10 +1,10 @@
 """auth-api under test: the real application (its lifespan run), against the worker's PostgreSQL
-and Redis, with a key pair generated for the session."""
+and Redis, with a key pair generated for the session; and for the social login tests, the fake
+providers served on real loopback HTTP, a second browser, and a PKCE verifier."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -16,13 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from auth_api.app import create_app
 from auth_api.settings import AuthApiSettings, OAuthProvider
+from tests.auth.oauth_flows import BASE, new_verifier, refuse_server_errors
+from tests.support.auth import SettingsFactory
 from tests.support.fake_oauth import FakeProvider, fake_provider_app, fake_providers
 from tests.support.keys import rsa_pem
 from tests.support.servers import serve_in_thread
-
-PASSWORD = "a long and unusual passphrase"
-
-SettingsFactory = Callable[..., AuthApiSettings]
 
 
 @pytest.fixture(scope="session")
@@ -99,46 +97,33 @@ async def client(auth_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-@asynccontextmanager
-async def running_client(
-    settings: AuthApiSettings, client_ip: str = "203.0.113.7"
-) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of an auth-api built from `settings`, seen as coming from `client_ip`. Tests that
-    use it also name the `clean_database` and `redis` fixtures."""
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, client=(client_ip, 40000))
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield client
+# Social login. The fake providers are shared by the whole session: each test sets `next_user`
+# (with an id of its own) and `deny_next` itself.
 
 
-async def sign_up(
-    client: httpx.AsyncClient, email: str = "user@example.com", password: str = PASSWORD
-) -> dict[str, Any]:
-    response = await client.post(
-        "/api/v1/auth/signup", json={"email": email, "password": password, "nickname": "분리"}
-    )
-    assert response.status_code == 201, response.text
-    body: dict[str, Any] = response.json()
-    return body
+@pytest.fixture
+def no_server_errors(client: httpx.AsyncClient) -> None:
+    """Fails a test whose `client` gets a 500 (the social login tests name it in `pytestmark`)."""
+    client.event_hooks["response"].append(refuse_server_errors)
 
 
-async def log_in(
-    client: httpx.AsyncClient, email: str = "user@example.com", password: str = PASSWORD
-) -> dict[str, Any]:
-    response = await client.post("/api/v1/auth/login", json={"email": email, "password": password})
-    assert response.status_code == 200, response.text
-    body: dict[str, Any] = response.json()
-    return body
+@pytest.fixture
+def fakes(oauth_providers: tuple[str, dict[str, FakeProvider]]) -> dict[str, FakeProvider]:
+    _, providers = oauth_providers
+    for provider in providers.values():
+        provider.deny_next = False
+    return providers
 
 
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+@pytest.fixture
+async def other_browser(auth_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """Somebody else's browser on the same auth-api: a client with cookies of its own."""
+    transport = httpx.ASGITransport(app=auth_app)
+    async with httpx.AsyncClient(transport=transport, base_url=BASE) as browser:
+        browser.event_hooks["response"].append(refuse_server_errors)
+        yield browser
 
 
-def assert_error(response: httpx.Response, status: int, code: str) -> None:
-    assert response.status_code == status, response.text
-    body = response.json()
-    assert body["error"]["code"] == code, body
-    assert isinstance(body["error"]["message"], str)
-    assert body["error"]["message"]
+@pytest.fixture
+def verifier() -> str:
+    return new_verifier()

@@ -8,7 +8,8 @@ import time
 import httpx
 import jwt
 
-from tests.auth.conftest import PASSWORD, assert_error, bearer, log_in, running_client, sign_up
+from tests.support.auth import assert_error, running_client
+from tests.support.users import PASSWORD, bearer, log_in, sign_up
 
 LOGIN = "/api/v1/auth/login"
 

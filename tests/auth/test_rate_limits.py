@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tests.auth.conftest import PASSWORD, assert_error, log_in, running_client, sign_up
+from tests.support.auth import assert_error, running_client
+from tests.support.users import PASSWORD, log_in, sign_up
 
 LOGIN = "/api/v1/auth/login"
 

@@ -11,7 +11,8 @@ from sqlalchemy import text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bunri.db.models import RefreshToken
-from tests.auth.conftest import assert_error, bearer, log_in, sign_up
+from tests.support.auth import assert_error
+from tests.support.users import bearer, log_in, sign_up
 
 REFRESH = "/api/v1/auth/refresh"
 LOGOUT = "/api/v1/auth/logout"

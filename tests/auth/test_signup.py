@@ -10,7 +10,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.auth.conftest import PASSWORD, assert_error, running_client, sign_up
+from tests.support.auth import assert_error, running_client
+from tests.support.users import PASSWORD, sign_up
 
 SIGNUP = "/api/v1/auth/signup"
 

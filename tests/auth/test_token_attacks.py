@@ -15,9 +15,10 @@ import jwt
 import pytest
 
 from auth_api.keys import parse_private_key
-from tests.auth.conftest import assert_error, bearer, log_in, sign_up
+from tests.support.auth import assert_error
 from tests.support.keys import ed25519_pem, rsa_pem
 from tests.support.keys import public_pem as public_pem_of
+from tests.support.users import bearer, log_in, sign_up
 
 ME = "/api/v1/auth/me"
 

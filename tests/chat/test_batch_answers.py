@@ -8,10 +8,10 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ai_worker.batch import BatchAnswerer
+from ai_worker.chat_answers import BatchAnswerer
 from ai_worker.settings import AiWorkerSettings
 from bunri.db.models import BatchStatus, ChatBatchJob, User
-from bunri.worker.scans import create_ledger
+from bunri.worker.ledger import create_ledger
 from tests.support.fake_llm import FakeLLM, Script
 
 
@@ -39,7 +39,7 @@ async def test_a_batch_question_goes_to_the_model_with_its_guide(
         session.add(job)
         session.commit()
         job_id = job.id
-    answerer = BatchAnswerer(settings, ledger)
+    answerer = BatchAnswerer(settings, ledger.sessions)
 
     assert await asyncio.to_thread(answerer.answer, job_id) == "answered"
     assert await asyncio.to_thread(answerer.answer, job_id) == "skipped:completed"

@@ -14,9 +14,9 @@ import pytest
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from tests.chat.conftest import StartChat, ask, frames_until, open_chat
-from tests.conftest import new_user
+from tests.support.chat import StartChat, ask, frames_until, open_chat
 from tests.support.fake_llm import FakeLLM, Script
+from tests.support.users import new_user
 
 
 async def conversation(chat_url: str, user: dict[str, str], conversation_id: str) -> httpx.Response:
@@ -290,8 +290,8 @@ async def test_conversations_are_listed_read_and_deleted_by_their_owner_only(
     base = "/api/v1/chat/conversations"
     async with httpx.AsyncClient(base_url=chat_url) as client:
         listed = (await client.get(base, headers=owner)).json()
-        assert [c["id"] for c in listed["conversations"]] == [conversation_id]
-        assert (await client.get(base, headers=stranger)).json()["conversations"] == []
+        assert [c["id"] for c in listed["items"]] == [conversation_id]
+        assert (await client.get(base, headers=stranger)).json()["items"] == []
         for method in ("GET", "DELETE"):
             response = await client.request(method, f"{base}/{conversation_id}", headers=stranger)
             assert response.status_code == 404
@@ -299,6 +299,24 @@ async def test_conversations_are_listed_read_and_deleted_by_their_owner_only(
         assert (await client.delete(f"{base}/{conversation_id}", headers=owner)).status_code == 204
         assert (await client.get(f"{base}/{conversation_id}", headers=owner)).status_code == 404
         assert (await client.get(base)).status_code == 401
+
+
+async def test_conversations_page_newest_first_like_every_list(
+    chat_url: str, auth_url: str
+) -> None:
+    owner = await new_user(auth_url)
+    async with await open_chat(chat_url, owner) as socket:
+        await socket.recv()
+        opened = [(await ask(socket, text))[0]["conversation_id"] for text in ("병", "캔", "종이")]
+    base = "/api/v1/chat/conversations"
+    async with httpx.AsyncClient(base_url=chat_url, headers=owner) as client:
+        first = (await client.get(base, params={"limit": 2})).json()
+        assert [c["id"] for c in first["items"]] == opened[:0:-1]
+        rest = (await client.get(base, params={"limit": 2, "cursor": first["next_cursor"]})).json()
+        assert ([c["id"] for c in rest["items"]], rest["next_cursor"]) == ([opened[0]], None)
+        refused = await client.get(base, params={"cursor": "not-a-cursor"})
+        assert refused.status_code == 400
+        assert refused.json()["error"]["code"] == "invalid_cursor"
 
 
 async def test_without_a_model_the_guides_answer_and_say_when_they_cannot(
@@ -324,7 +342,7 @@ async def test_the_terminal_chat_prints_answers_as_they_stream(
 ) -> None:
     import io
 
-    from bunri.client.chat import chat_url, run_chat
+    from bunri_programs.client.chat import chat_url, run_chat
 
     user = await new_user(auth_url)
     questions = iter(["우유팩은 어떻게 버려요?", "그럼 뚜껑은요?", ""])

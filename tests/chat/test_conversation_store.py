@@ -14,13 +14,9 @@ from sqlalchemy.pool import NullPool
 
 from bunri import migrations
 from bunri.db.models import AnswerState, ChatMessage, Conversation, Scan, ScanStatus, User
-from chat_api.conversations import (
-    ConversationNotFound,
-    ConversationStore,
-    MessageInProgress,
-    Question,
-    ScanNotFound,
-)
+from bunri.scans.ownership import ScanNotFound
+from chat_api.conversations import ConversationStore, Question
+from chat_api.errors import ConversationNotFound, MessageInProgress
 
 RESULT = {"class": {"major": "plastic", "middle": "pet_bottle"}, "confidence": 0.9}
 

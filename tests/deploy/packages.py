@@ -17,12 +17,17 @@ from tests.deploy.compose import ROOT
 # Workspace members: distribution name -> (folder, top-level package).
 MEMBERS: dict[str, tuple[Path, str]] = {
     "bunri": (ROOT / "libs/bunri", "bunri"),
+    "bunri-programs": (ROOT / "programs", "bunri_programs"),
     "bunri-auth-api": (ROOT / "services/auth-api", "auth_api"),
     "bunri-scan-api": (ROOT / "services/scan-api", "scan_api"),
     "bunri-chat-api": (ROOT / "services/chat-api", "chat_api"),
     "bunri-storage-worker": (ROOT / "workers/storage", "storage_worker"),
     "bunri-ai-worker": (ROOT / "workers/ai", "ai_worker"),
 }
+
+
+# Members that are imported, never run: no image of their own.
+LIBRARIES = {ROOT / "libs/bunri"}
 
 
 def member_name(folder: Path) -> str:

@@ -1,5 +1,6 @@
-"""Which compose service runs which Bunri deployable, and what each container starts with: its
-image's ENV overlaid by its compose environment, interpolated from an env file."""
+"""Which compose service runs which Bunri deployable, the image its build args make of the
+Dockerfile, and what each container starts with: its image's ENV overlaid by its compose
+environment, interpolated from an env file."""
 
 from __future__ import annotations
 
@@ -16,34 +17,34 @@ from pydantic_settings import BaseSettings
 
 from ai_worker.settings import AiWorkerSettings
 from auth_api.settings import AuthApiSettings
-from bunri.messaging.relay import RelaySettings
-from bunri.reaper.settings import ReaperSettings
 from bunri.settings import BunriSettings
+from bunri_programs.reaper.settings import ReaperSettings
+from bunri_programs.relay import RelaySettings
 from chat_api.settings import ChatApiSettings
 from scan_api.settings import ScanApiSettings
 from storage_worker.settings import StorageWorkerSettings
 from tests.deploy import compose
 from tests.deploy.compose import ROOT
-from tests.deploy.dockerfiles import Dockerfile, parse
+from tests.deploy.dockerfiles import Image, build
 
 
 @dataclass(frozen=True)
 class Deployable:
-    dockerfile: str  # relative to the repository root
+    member: str  # the workspace member its image runs, relative to the repository root
     settings: type[BunriSettings]  # what its process reads its BUNRI_* variables into
 
 
 # Every compose service built from this repository. A new one must be added here, or the tests
 # that check services against this table fail.
 DEPLOYABLES: dict[str, Deployable] = {
-    "auth-api": Deployable("services/auth-api/Dockerfile", AuthApiSettings),
-    "scan-api": Deployable("services/scan-api/Dockerfile", ScanApiSettings),
-    "chat-api": Deployable("services/chat-api/Dockerfile", ChatApiSettings),
-    "storage-worker": Deployable("workers/storage/Dockerfile", StorageWorkerSettings),
-    "ai-worker": Deployable("workers/ai/Dockerfile", AiWorkerSettings),
-    "migrate": Deployable("libs/bunri/Dockerfile", BunriSettings),  # bunri db upgrade
-    "reaper": Deployable("libs/bunri/Dockerfile", ReaperSettings),
-    "outbox-relay": Deployable("libs/bunri/Dockerfile", RelaySettings),
+    "auth-api": Deployable("services/auth-api", AuthApiSettings),
+    "scan-api": Deployable("services/scan-api", ScanApiSettings),
+    "chat-api": Deployable("services/chat-api", ChatApiSettings),
+    "storage-worker": Deployable("workers/storage", StorageWorkerSettings),
+    "ai-worker": Deployable("workers/ai", AiWorkerSettings),
+    "migrate": Deployable("programs", BunriSettings),  # bunri db upgrade
+    "reaper": Deployable("programs", ReaperSettings),
+    "outbox-relay": Deployable("programs", RelaySettings),
 }
 
 API_PORT_FIELDS = {
@@ -53,8 +54,25 @@ API_PORT_FIELDS = {
 }
 
 
-def dockerfile_of(service: str) -> Dockerfile:
-    return parse(ROOT / DEPLOYABLES[service].dockerfile)
+def image_name(service: str) -> str:
+    """The service's image, without its tag: bunri/auth-api ..."""
+    name: str = compose.services()[service]["image"]
+    return name.partition(":")[0]
+
+
+def build_args(service: str) -> dict[str, str]:
+    """The build args compose passes when it builds the service's image."""
+    declared = compose.services()[service]["build"].get("args") or {}
+    assert isinstance(declared, dict), f"{service}: give the build args as a mapping"
+    return {
+        name: compose.interpolate(str(value), filled_env_file()) for name, value in declared.items()
+    }
+
+
+def image_of(service: str) -> Image:
+    """The image compose builds for the service (the root Dockerfile, its build args)."""
+    build_file = ROOT / compose.services()[service]["build"]["dockerfile"]
+    return build(build_args(service), build_file, image_name(service))
 
 
 @cache
@@ -70,7 +88,7 @@ def filled_env_file() -> dict[str, str]:
 
 def container_env(service: str, env_file: Mapping[str, str] | None = None) -> dict[str, str]:
     """What the service's process finds in its environment: the image's ENV, then compose's."""
-    env = dict(dockerfile_of(service).runtime.env()) if service in DEPLOYABLES else {}
+    env = dict(image_of(service).runtime.env()) if service in DEPLOYABLES else {}
     env.update(compose.environment(service, filled_env_file() if env_file is None else env_file))
     return env
 
@@ -119,7 +137,7 @@ def parse_bunri_cli(arguments: list[str]) -> None:
     exits 2 on anything it does not know."""
     from typer.testing import CliRunner
 
-    from bunri.cli import app
+    from bunri_programs.cli import app
 
     result = CliRunner().invoke(app, [*arguments, "--help"])
     if result.exit_code != 0 or "Usage:" not in result.output:

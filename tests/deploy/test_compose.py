@@ -25,10 +25,12 @@ from tests.deploy.stack import (
     API_PORT_FIELDS,
     DEPLOYABLES,
     UnknownCommand,
+    build_args,
     bunri_variables,
     container_env,
-    dockerfile_of,
     filled_env_file,
+    image_name,
+    image_of,
     parse_bunri_cli,
     settings_field,
 )
@@ -57,7 +59,7 @@ def clean_bunri_environment(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPat
 def command_of(service: str) -> list[str]:
     """entrypoint + command, as the container runs them (compose's, else the image's)."""
     definition = compose.services()[service]
-    image = dockerfile_of(service)
+    image = image_of(service)
     entrypoint = compose.argv(definition.get("entrypoint"))
     command = compose.argv(definition.get("command"))
     if entrypoint is None:
@@ -69,7 +71,7 @@ def command_of(service: str) -> list[str]:
 
 def scripts_in_image(service: str) -> dict[str, str]:
     scripts: dict[str, str] = {}
-    for member, _ in dockerfile_of(service).installed_members():
+    for member, _ in image_of(service).installed_members():
         scripts.update(console_scripts(member))
     return scripts
 
@@ -77,11 +79,16 @@ def scripts_in_image(service: str) -> dict[str, str]:
 def test_every_service_built_here_is_a_known_deployable() -> None:
     built = {name for name, definition in compose.services().items() if "build" in definition}
     assert built == set(DEPLOYABLES), "add the service to tests/deploy/stack.py's DEPLOYABLES"
+    args_of_image: dict[str, dict[str, str]] = {}
     for name in built:
         build = compose.services()[name]["build"]
         assert build["context"] == ".", f"{name}: the build context is the repository root"
-        assert build["dockerfile"] == DEPLOYABLES[name].dockerfile, name
+        assert build["dockerfile"] == "Dockerfile", f"{name}: build the root Dockerfile"
         assert "image" in compose.services()[name], f"{name}: name its image"
+        assert build_args(name)["MEMBER"] == DEPLOYABLES[name].member, name
+        # Services that share an image name must build it alike, or the last build wins.
+        args = args_of_image.setdefault(image_name(name), build_args(name))
+        assert args == build_args(name), f"{name}: {image_name(name)} is built with other args"
 
 
 @pytest.mark.parametrize("service", BUNRI_SERVICES)
@@ -201,6 +208,7 @@ def test_bunri_health_checks_probe_the_process_itself(service: str) -> None:
         return
     assert probe[0] == "bunri", f"{service}: use `bunri worker alive`, never `celery inspect ping`"
     assert "celery" not in probe
+    assert probe[0] in scripts_in_image(service), f"{service}: its image has no {probe[0]!r}"
     parse_bunri_cli(probe[1:])
     assert probe[1:3] == ["worker", "alive"], service
     assert probe[3] == env["BUNRI_HEARTBEAT_PATH"], f"{service} beats at another path"
@@ -302,7 +310,7 @@ def test_worker_journals_live_on_named_volumes_of_their_own() -> None:
         assert volume in declared, f"{worker}: its journal folder {journal.parent} is no volume"
         assert volume not in owners, f"{worker} and {owners.get(volume)} share a journal volume"
         owners[volume] = worker
-        runs = " ".join(" ".join(run.values) for run in dockerfile_of(worker).runtime.all("RUN"))
+        runs = " ".join(" ".join(run.values) for run in image_of(worker).runtime.all("RUN"))
         made = "install -d -o bunri -g bunri" in runs and str(journal.parent) in runs
         assert made, (
             f"{worker}'s image must create {journal.parent} owned by its user: a fresh named "

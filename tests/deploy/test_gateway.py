@@ -16,7 +16,7 @@ from fastapi.routing import APIRoute, APIWebSocketRoute
 
 from auth_api.app import create_app as create_auth_app
 from auth_api.settings import AuthApiSettings
-from bunri.standalone.gateway import SERVICE_PREFIXES
+from bunri_programs.standalone.gateway import SERVICE_PREFIXES
 from chat_api.app import create_app as create_chat_app
 from chat_api.settings import ChatApiSettings
 from scan_api.app import MULTIPART_OVERHEAD_BYTES

@@ -23,7 +23,7 @@ from bunri.db.models import OutboxMessage
 from bunri.messaging.outbox import outbox_row
 from bunri.messaging.protocol import task_message
 from bunri.messaging.tasks import STORE_SCAN_IMAGE
-from tests.conftest import fresh_vhost
+from tests.support.backends import fresh_vhost
 
 BIN = Path(sys.executable).parent
 

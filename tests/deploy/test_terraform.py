@@ -700,6 +700,11 @@ def test_application_units_start_the_roles_console_scripts(
         "worker-ai": {"bunri-ai-worker"},
     }[role]
     assert started == expected
+    # The node's own scripts run Bunri's commands too (`bunri worker alive`, `bunri journal flush`).
+    for path, content in files.items():
+        for command in re.findall(r"/opt/bunri/venv/bin/([\w.-]+)", content):
+            if command not in {"pip", "python", "python3"}:
+                assert command in scripts, f"{role}: {path} runs {command}, not a console script"
     bootstrap = files["/usr/local/sbin/bunri-bootstrap"]
     enabled = re.findall(r"^systemctl enable --now (.+)$", bootstrap, re.MULTILINE)
     assert {name.removesuffix(".service") for line in enabled for name in line.split()} >= {
@@ -735,7 +740,7 @@ def test_worker_journal_lives_on_the_journal_volume(rendered: dict[str, Any], ro
 
 
 def test_api_gateway_routes_every_service_prefix(rendered: dict[str, Any], tmp_path: Path) -> None:
-    from bunri.standalone.gateway import SERVICE_PREFIXES
+    from bunri_programs.standalone.gateway import SERVICE_PREFIXES
 
     conf = tmp_path / "bunri.conf"
     conf.write_text(written_files(rendered, "api")["/etc/nginx/sites-available/bunri"])

@@ -11,13 +11,13 @@ import httpx
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.conftest import fresh_vhost
-from tests.ops.conftest import sample, scrape, wait_for_lines
-from tests.scans.conftest import BIN, wait_until_done
 from tests.scans.crash import set_queue_policy
 from tests.scans.test_delivery import scan_api_on
+from tests.support.backends import fresh_vhost
+from tests.support.metrics import sample, scrape
 from tests.support.pictures import photo
-from tests.support.processes import worker_process
+from tests.support.processes import BIN, wait_for_lines, worker_process
+from tests.support.scans import wait_until_done
 from tests.support.servers import free_port
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"

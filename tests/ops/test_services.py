@@ -8,9 +8,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.ops.conftest import sample, scrape
-from tests.scans.conftest import BIN
 from tests.support.keys import ed25519_pem
+from tests.support.metrics import sample, scrape
+from tests.support.processes import BIN
 from tests.support.servers import free_port, run_process
 
 

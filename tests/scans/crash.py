@@ -28,10 +28,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bunri.journal import Journal, TaskRecord
 from bunri.messaging.tasks import ANALYZE_SCAN, STORE_SCAN_IMAGE, TASK_QUEUES
 from bunri.messaging.topology import DEFAULT_PRIORITY, TASK_EXCHANGE
-from tests.conftest import fresh_vhost
-from tests.scans.conftest import BIN, node_files
 from tests.scans.test_delivery import scan_api_on
-from tests.support.processes import stop_group, wait_for_log
+from tests.support.backends import fresh_vhost
+from tests.support.processes import BIN, stop_group, wait_for_log
+from tests.support.scans import node_files
 
 CRASH_MARKER = "BUNRI-CRASH-TEST"
 

@@ -30,9 +30,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bunri.db.models import Base, ScanStatus
 from bunri.db.sync import create_sync_engine, create_sync_sessionmaker
 from bunri.settings import BunriSettings
-from bunri.worker.scans import ScanLedger
+from bunri.worker.ledger import ScanLedger
 from scan_api.app import create_app
-from tests.scans.conftest import scan_settings
+from tests.support.scans import scan_settings
 from tests.support.servers import free_port
 
 IMAGE_QUEUE = "scan.image_upload"

@@ -10,9 +10,9 @@ from typing import Any
 
 import httpx
 
-from tests.chat.conftest import chat_server
-from tests.conftest import new_user
 from tests.scans.crash import Workers, set_queue_policy
+from tests.support.chat import chat_server
+from tests.support.users import new_user
 
 
 async def poll(client: httpx.AsyncClient, url: str, user: dict[str, str]) -> dict[str, Any]:

@@ -23,9 +23,9 @@ from tests.data.make_corpus import (
     corpus_files,
     make_corpus,
 )
-from tests.scans.conftest import submit, wait_until_done
 from tests.scans.helpers import assert_error
 from tests.support.pictures import photo
+from tests.support.scans import submit, wait_until_done
 
 pytestmark = pytest.mark.usefixtures("pipeline")
 

@@ -18,8 +18,6 @@ from bunri.ids import uuid7
 from bunri.journal import TaskRecord, TaskState
 from bunri.messaging.tasks import ANALYZE_SCAN, STORE_SCAN_IMAGE
 from bunri.scans.events import ScanEvent, stream_key
-from tests.conftest import new_user
-from tests.scans.conftest import submit, wait_until_done
 from tests.scans.crash import (
     Supervised,
     Workers,
@@ -32,8 +30,10 @@ from tests.scans.crash import (
 )
 from tests.scans.helpers import purge_queue
 from tests.support.pictures import photo
+from tests.support.scans import submit, wait_until_done
 from tests.support.servers import serve_in_thread
 from tests.support.slow_proxy import SlowProxy
+from tests.support.users import new_user
 
 
 async def until(probe: Any, seconds: float = 60, every: float = 0.05) -> Any:
@@ -315,7 +315,7 @@ async def test_a_busy_worker_stays_alive_and_a_frozen_one_does_not(
     import signal
     import subprocess
 
-    from tests.scans.conftest import BIN
+    from tests.support.processes import BIN
 
     def alive(worker: Supervised) -> bool:
         probe = [str(BIN / "bunri"), "worker", "alive", str(worker.heartbeat), "--max-age", "2"]

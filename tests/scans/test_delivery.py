@@ -21,9 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bunri.db.models import OutboxMessage, Scan
 from scan_api.app import create_app
-from tests.conftest import fresh_vhost
-from tests.scans.conftest import scan_settings, submit
+from tests.support.backends import fresh_vhost
 from tests.support.pictures import photo
+from tests.support.scans import scan_settings, submit
 from tests.support.tcp_proxy import TcpProxy, tcp_proxy
 
 

@@ -21,8 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bunri.db.models import ScanStatus
 from bunri.scans.events import stream_key
 from scan_api.app import create_app
-from tests.conftest import new_user
-from tests.scans.conftest import scan_settings, submit
+from scan_api.schemas import ScanEventFrame
 from tests.scans.helpers import (
     Driver,
     SseReader,
@@ -34,6 +33,8 @@ from tests.scans.helpers import (
     serve_over_http,
 )
 from tests.support.pictures import photo
+from tests.support.scans import scan_settings, submit
+from tests.support.users import new_user
 
 STATES = ["queued", "storing", "stored", "analyzing", "completed"]
 PROGRESS = [0, 20, 40, 60, 100]
@@ -109,6 +110,9 @@ async def test_a_stream_tells_every_transition_then_closes(
     assert read.headers["cache-control"] == "no-cache"
     assert read.reader.frames[0].kind == "retry"  # reconnection advice comes first
     terminal = assert_whole_story(read, scan_id)
+    for event in read.events:  # what the OpenAPI promises, and nothing it does not name
+        assert set(event.data) <= set(ScanEventFrame.model_fields)
+        ScanEventFrame.model_validate(event.data)
 
     # The terminal event carries the whole scan: no second request needed.
     scan = (await live.get(f"/api/v1/scans/{scan_id}", headers=user)).json()

@@ -19,8 +19,6 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bunri.db.models import ScanFeedback, ScanStatus
-from tests.conftest import new_user
-from tests.scans.conftest import submit
 from tests.scans.helpers import (
     Driver,
     assert_error,
@@ -29,6 +27,8 @@ from tests.scans.helpers import (
     count_rows,
 )
 from tests.support.pictures import photo
+from tests.support.scans import submit
+from tests.support.users import new_user
 
 SCANS = "/api/v1/scans"
 PAPER = {"major": "재활용폐기물", "middle": "종이", "minor": "신문지"}

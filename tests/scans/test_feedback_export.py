@@ -29,10 +29,12 @@ from ai_worker.classifier.model_file import read_metadata
 from ai_worker.training.data import discover
 from ai_worker.training.efficientnet import EfficientNetLite
 from ai_worker.training.pipeline import _taxonomy_for
-from bunri.cli import add_installed_commands, app
 from bunri.db.base import utcnow
 from bunri.feedback import class_folder
-from bunri.feedback.export import (
+from bunri.settings import BunriSettings
+from bunri.storage import LocalObjectStore, S3ObjectStore, create_object_store
+from bunri_programs.cli import add_installed_commands, app
+from bunri_programs.feedback_export import (
     MANIFEST,
     TAXONOMY_MAP,
     ExportSummary,
@@ -41,10 +43,6 @@ from bunri.feedback.export import (
     export_feedback,
     write_dataset,
 )
-from bunri.settings import BunriSettings
-from bunri.storage import LocalObjectStore, S3ObjectStore, create_object_store
-from tests.conftest import new_user
-from tests.scans.conftest import scan_settings, submit, wait_until_done
 from tests.scans.helpers import (
     Driver,
     classified,
@@ -53,7 +51,9 @@ from tests.scans.helpers import (
     s3_object,
 )
 from tests.support.pictures import photo
+from tests.support.scans import scan_settings, submit, wait_until_done
 from tests.support.servers import free_port
+from tests.support.users import new_user
 
 SCANS = "/api/v1/scans"
 BIN = Path(sys.executable).parent

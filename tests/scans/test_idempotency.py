@@ -18,8 +18,6 @@ from bunri.db.models import OutboxMessage, Scan
 from bunri.messaging.tasks import STORE_SCAN_IMAGE
 from bunri.scans.events import stream_key
 from scan_api.service import request_digest
-from tests.conftest import new_user
-from tests.scans.conftest import submit, wait_until_done
 from tests.scans.helpers import (
     assert_error,
     count_rows,
@@ -29,6 +27,8 @@ from tests.scans.helpers import (
     scan_row,
 )
 from tests.support.pictures import photo
+from tests.support.scans import submit, wait_until_done
+from tests.support.users import new_user
 
 KEY = "Idempotency-Key"
 

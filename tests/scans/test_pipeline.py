@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.scans.conftest import submit, wait_until_done
 from tests.support.pictures import photo
+from tests.support.scans import submit, wait_until_done
 
 pytestmark = pytest.mark.usefixtures("pipeline")
 

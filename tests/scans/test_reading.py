@@ -19,8 +19,6 @@ from ai_worker.classifier.model_file import read_metadata
 from ai_worker.models import BUNDLED_MODEL
 from bunri.db.models import ScanStatus
 from bunri.guides import load_taxonomy
-from tests.conftest import new_user
-from tests.scans.conftest import submit, wait_until_done
 from tests.scans.helpers import (
     Driver,
     assert_error,
@@ -29,6 +27,8 @@ from tests.scans.helpers import (
     s3_object,
 )
 from tests.support.pictures import photo
+from tests.support.scans import submit, wait_until_done
+from tests.support.users import new_user
 
 SCANS = "/api/v1/scans"
 # Fixed so that every xdist worker collects the same parameter ids.

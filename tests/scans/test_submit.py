@@ -16,8 +16,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from auth_api.keys import parse_private_key
 from bunri.db.models import OutboxMessage, Scan
-from tests.conftest import new_user
-from tests.scans.conftest import submit
 from tests.scans.helpers import (
     assert_error,
     count_rows,
@@ -27,6 +25,8 @@ from tests.scans.helpers import (
 )
 from tests.support.keys import rsa_pem
 from tests.support.pictures import photo
+from tests.support.scans import submit
+from tests.support.users import new_user
 
 SCANS = "/api/v1/scans"
 MAX_IMAGE_BYTES = 10 * 1024 * 1024

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.scans.conftest import submit, wait_until_done
+from tests.support.scans import submit, wait_until_done
 from tests.support.trashnet import held_out_photos, right_middles
 
 

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import typer
 
 from tests.support.servers import free_port, run_process
 
@@ -52,3 +53,32 @@ def test_auth_api_generates_signing_keys() -> None:
         [str(BIN / "bunri-auth-api"), "generate-key"], capture_output=True, text=True, check=True
     )
     assert result.stdout.startswith("-----BEGIN PRIVATE KEY-----")
+
+
+def _commands(group: typer.Typer, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found = [
+        (*prefix, command.name or command.callback.__name__)
+        for command in group.registered_commands
+        if command.callback
+    ]
+    for sub in group.registered_groups:
+        assert sub.typer_instance is not None
+        assert sub.name is not None
+        found += _commands(sub.typer_instance, (*prefix, sub.name))
+    return found
+
+
+def test_every_bunri_command_explains_itself() -> None:
+    """`--help` of every command, the installed ones (`train`, `evaluate`) too: help text is
+    rendered as markup, so a stray `[...]` in it would crash the command for everyone."""
+    from typer.testing import CliRunner
+
+    from bunri_programs.cli import add_installed_commands, app
+
+    add_installed_commands()
+    commands = _commands(app)
+    assert {("train",), ("evaluate",), ("db", "upgrade"), ("standalone",)} <= set(commands)
+    for command in [(), *commands]:
+        result = CliRunner().invoke(app, [*command, "--help"])
+        assert result.exit_code == 0, (command, result.output, result.exception)
+        assert "Usage:" in result.output, command

@@ -7,13 +7,14 @@ from pathlib import Path
 import pytest
 from kombu import Connection, Exchange, Queue
 
+from bunri.messaging.transport import broker_transport_options
 from bunri.settings import BrokerSettings
 
 
 def test_a_half_written_message_is_invisible_and_a_whole_one_arrives(tmp_path: Path) -> None:
     settings = BrokerSettings(broker_url="filesystem://", broker_folder=tmp_path)
     connection = Connection(
-        settings.broker_url, transport_options=settings.broker_transport_options()
+        settings.broker_url, transport_options=broker_transport_options(settings)
     )
     queue = Queue("scans", Exchange("tasks"), routing_key="scans")
     with connection.SimpleQueue(queue) as consumer:  # type: ignore[arg-type]  # a Queue works too

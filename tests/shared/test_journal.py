@@ -13,8 +13,8 @@ from bunri.journal import Journal, Outcome, TaskState
 from bunri.messaging.dead_letters import DEAD_LETTER_REASON_HEADER, dead_letter_reason
 from bunri.messaging.protocol import task_message
 from bunri.messaging.tasks import STORE_SCAN_IMAGE
-from bunri.reaper.service import read_dead_letter
 from bunri.worker.slots import Slots
+from bunri_programs.reaper.service import read_dead_letter
 
 
 @pytest.fixture

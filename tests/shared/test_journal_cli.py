@@ -12,14 +12,14 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
-from bunri.cli import app
 from bunri.db.models import Scan, ScanStatus
 from bunri.db.sync import create_sync_engine, create_sync_sessionmaker
 from bunri.journal import Journal
-from bunri.reaper.service import Reaper
 from bunri.settings import BunriSettings
 from bunri.worker.durable import DurableScanWrites
-from bunri.worker.scans import ScanLedger
+from bunri.worker.ledger import ScanLedger
+from bunri_programs.cli import app
+from bunri_programs.reaper.service import Reaper
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from sqlalchemy.pool import NullPool
 
 from bunri import migrations
 from bunri.db.models import Base
-from tests.conftest import NAMESPACE, POSTGRES_SERVER, WORKER
+from tests.support.backends import NAMESPACE, POSTGRES_SERVER, WORKER
 
 TABLES = {table.name for table in Base.metadata.sorted_tables}
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 
 import pytest
 from hypothesis import given
@@ -14,11 +15,12 @@ from kombu.serialization import loads
 from bunri.messaging.protocol import (
     JSON,
     MSGPACK,
+    TaskCall,
     binary_argument,
     task_arguments,
     task_message,
 )
-from bunri.messaging.tasks import STORE_SCAN_IMAGE
+from bunri.messaging.tasks import ANSWER_CHAT_BATCH, STORE_SCAN_IMAGE
 
 _values = st.one_of(
     st.none(), st.integers(-(2**53), 2**53), st.text(), st.booleans(), st.binary(max_size=64)
@@ -78,3 +80,17 @@ def test_headers_name_the_task_and_its_queue() -> None:
 def test_a_priority_out_of_range_is_refused() -> None:
     with pytest.raises(ValueError, match="priority"):
         task_message(STORE_SCAN_IMAGE, task_id="t", priority=11)
+
+
+def test_a_task_call_names_its_subject_and_shows_sizes_not_bytes() -> None:
+    scan_id = uuid.UUID("0190c0de-0000-7000-8000-000000000001")
+    call = TaskCall(STORE_SCAN_IMAGE, scan_id, {"image": b"\xff" * 2048, "media_type": "image/png"})
+    message = call.message(priority=8)
+    assert message.task_id == message.headers["id"] == f"scan.store_image:{scan_id}"
+    assert message.headers["argsrepr"] == f"('{scan_id}',)"
+    assert message.headers["kwargsrepr"] == "{'image': <2048 bytes>, 'media_type': 'image/png'}"
+    assert task_arguments(message.body, MSGPACK) == ([str(scan_id)], dict(call.kwargs))
+    assert message.priority == 8
+    # The same work published again is the same task, whatever else differs.
+    assert TaskCall(STORE_SCAN_IMAGE, scan_id).task_id == call.task_id
+    assert TaskCall(ANSWER_CHAT_BATCH, scan_id).message().headers["kwargsrepr"] == "{}"

@@ -22,7 +22,7 @@ from bunri.messaging.kombu_topology import dead_letter_queues, kombu_queues
 from bunri.messaging.kombu_topology import declare_topology as declare_with_kombu
 from bunri.messaging.publisher import TaskPublisher, declare_topology
 from bunri.messaging.topology import WORK_QUEUES, definitions
-from tests.conftest import fresh_vhost
+from tests.support.backends import fresh_vhost
 
 DEFINITIONS = Path(__file__).parents[2] / "infra" / "rabbitmq" / "definitions.json"
 

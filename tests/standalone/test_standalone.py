@@ -132,3 +132,31 @@ def processes_with_state_dir(state: Path) -> list[int]:
         except OSError:
             continue  # gone meanwhile, or not ours to read
     return found
+
+
+def test_without_its_extra_it_names_what_to_install(tmp_path: Path) -> None:
+    """bunri-programs without [standalone] (the ops image has no service): a clear refusal that
+    names the extra, before anything starts."""
+    code = (
+        "import importlib.abc, sys\n"
+        "class Hide(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.partition('.')[0] in {'chat_api', 'storage_worker'}:\n"
+        "            raise ModuleNotFoundError(f'{name} is not installed here')\n"
+        "        return None\n"
+        "sys.meta_path.insert(0, Hide())\n"
+        "from bunri_programs.cli import main\n"
+        "sys.argv = ['bunri', 'standalone', '--state-dir', sys.argv[1]]\n"
+        "main()\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "state")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1, result.stderr
+    assert "lacks chat_api, storage_worker: install bunri-programs[standalone]" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "state").exists()

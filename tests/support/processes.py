@@ -1,8 +1,9 @@
-"""Real worker processes for tests: started from their entry points, ready when their log says
-so, stopped (and reaped) afterwards."""
+"""Real worker processes for tests: started from their entry points (in this virtualenv's `BIN`),
+ready when their log says so, stopped (and reaped) afterwards; and what their JSON logs say."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -11,6 +12,10 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+# The folder of this interpreter's virtualenv, where every entry point is installed.
+BIN = Path(sys.executable).parent
 
 
 def python_says(
@@ -81,3 +86,29 @@ def stop_group(process: subprocess.Popen[bytes], grace: float = 10.0) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+
+
+def log_lines(path: Path) -> list[dict[str, Any]]:
+    """The JSON lines of a process's log (Celery's banner and other plain text skipped)."""
+    lines = []
+    for line in path.read_text(errors="replace").splitlines():
+        if line.startswith("{"):
+            try:
+                lines.append(json.loads(line))
+            except ValueError:
+                continue
+    return lines
+
+
+def wait_for_lines(path: Path, seconds: float = 30, **fields: Any) -> list[dict[str, Any]]:
+    """The log lines carrying every one of `fields`, once there is at least one."""
+    deadline = time.monotonic() + seconds
+    while True:
+        found = [
+            line
+            for line in log_lines(path)
+            if all(line.get(key) == value for key, value in fields.items())
+        ]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.2)

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, FastAPI
 
-from bunri.auth import CurrentUser
 from bunri.settings import BunriSettings
 from bunri.web.app import create_service_app, resources_lifespan
+from bunri.web.auth import CurrentUser
 
 
 def resource_server(settings: BunriSettings) -> FastAPI:

@@ -8,11 +8,12 @@ locals {
   is_worker = contains(["worker-storage", "worker-ai"], var.role)
   is_app    = contains(["api", "worker-storage", "worker-ai"], var.role)
 
-  # What each application role installs from the workspace and runs.
+  # What each application role installs from the workspace and runs. programs is the `bunri`
+  # command: migrations and the reaper on API nodes, `bunri worker alive` on worker nodes.
   members = {
-    api              = ["libs/bunri", "services/auth-api", "services/scan-api", "services/chat-api"]
-    "worker-storage" = ["libs/bunri", "workers/storage"]
-    "worker-ai"      = ["libs/bunri", "workers/ai"]
+    api              = ["libs/bunri", "programs", "services/auth-api", "services/scan-api", "services/chat-api"]
+    "worker-storage" = ["libs/bunri", "programs", "workers/storage"]
+    "worker-ai"      = ["libs/bunri", "programs", "workers/ai"]
   }
   workers = {
     "worker-storage" = { unit = "bunri-storage-worker", service_name = "storage-worker" }

@@ -132,22 +132,3 @@ class BrokerSettings(BunriSettings):
     @property
     def uses_amqp(self) -> bool:
         return self.broker_url.startswith(("amqp://", "amqps://", "pyamqp://"))
-
-    def broker_transport_options(self) -> dict[str, Any]:
-        if self.uses_amqp:
-            # py-amqp publishes without confirms by default: during a broker alarm a message
-            # would vanish. With confirms, a publish returns once the broker has the message.
-            return {"confirm_publish": True}
-        from bunri.messaging.filesystem import use_atomic_filesystem_transport
-
-        use_atomic_filesystem_transport()
-        folder = self.broker_folder or self.state_dir / "broker"
-        for part in ("queue", "processed", "control"):
-            (folder / part).mkdir(parents=True, exist_ok=True)
-        return {
-            "control_folder": str(folder / "control"),
-            "data_folder_in": str(folder / "queue"),
-            "data_folder_out": str(folder / "queue"),
-            "processed_folder": str(folder / "processed"),
-            "store_processed": False,
-        }

@@ -17,8 +17,9 @@ from auth_api.schemas import (
     TokenPair,
     UserOut,
 )
-from bunri.auth import CurrentUser, TokenInvalid
+from bunri.auth import TokenInvalid
 from bunri.db.models import User
+from bunri.web.auth import CurrentUser
 from bunri.web.deps import SessionDep
 from bunri.web.errors import documented_errors
 

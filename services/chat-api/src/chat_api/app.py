@@ -13,10 +13,12 @@ from bunri.logging import configure_logging
 from bunri.messaging.outbox import publishing
 from bunri.ratelimit import FixedWindowLimiter
 from bunri.web.app import attach_resources, create_service_app
+from bunri.web.openapi import document_schemas
 from bunri.web.resources import open_resources
 from chat_api import endpoints
-from chat_api.connection import ChatDependencies
 from chat_api.conversations import ConversationStore
+from chat_api.deps import ChatDependencies
+from chat_api.frames import FRAME_SCHEMAS
 from chat_api.responders import OpenAIResponder, create_responder
 from chat_api.settings import ChatApiSettings
 
@@ -56,7 +58,7 @@ def create_app(settings: ChatApiSettings | None = None) -> FastAPI:
                 if isinstance(responder, OpenAIResponder):
                     await responder.close()
 
-    return create_service_app(
+    app = create_service_app(
         settings=settings,
         title="Bunri chat-api",
         description="Answers recycling questions over a WebSocket, grounded in the guides.",
@@ -64,3 +66,6 @@ def create_app(settings: ChatApiSettings | None = None) -> FastAPI:
         routers=[endpoints.router],
         lifespan=lifespan,
     )
+    # FastAPI documents no WebSocket; its frames go in the OpenAPI all the same.
+    document_schemas(app, FRAME_SCHEMAS)
+    return app

@@ -1,5 +1,5 @@
-"""One chat WebSocket (DESIGN.md section 7): authenticate, then take `message`, `cancel` and `ping`
-frames and stream each answer as `start`, `delta`…, `done`.
+"""One chat WebSocket's protocol (DESIGN.md section 7, `chat_api.frames`): authenticate, then
+take `message`, `cancel` and `ping` frames; each answer is `chat_api.answers`' to give.
 
 Frames are sent by the task that makes them, one at a time and in order: a token goes from the
 model's response to the client's socket without waiting for another task's turn on the event
@@ -14,55 +14,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
-from bunri.auth import AccessClaims, TokenVerifier
-from bunri.chat.grounding import GuideIndex, Source
-from bunri.chat.prompts import Prompt
-from bunri.db.models import AnswerState
+from bunri.auth import AccessClaims
 from bunri.errors import BunriError, DependencyUnavailable
 from bunri.logging import get_logger
-from bunri.ratelimit import FixedWindowLimiter
 from bunri.web.errors import DEPENDENCY_OUTAGES
-from chat_api.conversations import ConversationStore, Question, Turn
-from chat_api.responders import Delta, Finished, Responder, UpstreamError
-from chat_api.settings import ChatApiSettings
+from chat_api import frames
+from chat_api.answers import Answering
+from chat_api.conversations import Question
+from chat_api.deps import ChatDependencies
 
 log = get_logger(__name__)
 
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_TOO_SLOW = 4408  # the client stopped reading: a frame waited too long for it
 SEND_CHECK_SECONDS = 1.0
-
-
-@dataclass(frozen=True)
-class ChatDependencies:
-    settings: ChatApiSettings
-    verifier: TokenVerifier
-    store: ConversationStore
-    responder: Responder
-    limiter: FixedWindowLimiter
-    guides: GuideIndex
-    # Answers being started at once in this process (`chat_concurrent_starts`). Starting one
-    # costs milliseconds of CPU in a few long steps (the database, the grounding, the prompt);
-    # streaming a token, microseconds: a wave of questions would otherwise hold up every running
-    # answer's next tokens. The request to the model goes after the turn: waiting for the model
-    # costs nothing here, and a turn held through it would cap how fast answers can start.
-    starts: asyncio.Semaphore
-
-
-@dataclass(frozen=True, slots=True)
-class StartedAnswer:
-    """An answer whose question is recorded and whose prompt is composed, its `start` sent."""
-
-    turn: Turn
-    prompt: Prompt
-    sources: list[dict[str, Any]]
-    message_id: str
 
 
 class FrameError(Exception):
@@ -92,7 +62,7 @@ class ChatConnection:
             return
         self._check_sending()
         try:
-            await self.send({"type": "ready", "user_id": str(user.user_id)})
+            await self.send(frames.ready(user.user_id))
             await self._read_frames(user)
         except WebSocketDisconnect:
             pass
@@ -137,18 +107,18 @@ class ChatConnection:
                 if not isinstance(frame, dict):
                     raise ValueError("not an object")
             except ValueError:
-                await self.send(_error("bad_frame", "Frames are JSON objects with a `type`."))
+                await self.send(frames.error("bad_frame", "Frames are JSON objects with a `type`."))
                 continue
             kind = frame.get("type")
             if kind == "ping":
-                await self.send({"type": "pong"})
+                await self.send(frames.PONG)
             elif kind == "cancel":
                 if self._answer is not None and not self._answer.done():
                     self._answer.cancel()
             elif kind == "message":
                 await self._on_message(user, frame)
             else:
-                await self.send(_error("bad_frame", f"Unknown frame type {kind!r}."))
+                await self.send(frames.error("bad_frame", f"Unknown frame type {kind!r}."))
 
     async def _receive_text(self) -> str:
         """The next frame's text ("" for a binary frame, which no protocol frame is);
@@ -160,26 +130,31 @@ class ChatConnection:
 
     async def _on_message(self, user: AccessClaims, frame: dict[str, Any]) -> None:
         if self._answer is not None and not self._answer.done():
-            await self.send(_error("busy", "An answer is still streaming; cancel it or wait."))
+            await self.send(
+                frames.error("busy", "An answer is still streaming; cancel it or wait.")
+            )
             return
         try:
             question = self._question(user, frame)
         except FrameError as exc:
-            await self.send(_error(exc.code, exc.message))
+            await self.send(frames.error(exc.code, exc.message))
             return
         try:
             usage = await self._deps.limiter.hit(str(user.user_id))
         except DEPENDENCY_OUTAGES as exc:
             log.warning("rate limit not checked", error=repr(exc))
-            await self.send(_error(DependencyUnavailable.code, DependencyUnavailable.message))
+            await self.send(frames.error(DependencyUnavailable.code, DependencyUnavailable.message))
             return
         if usage.exceeded:
             await self.send(
-                _error("rate_limited", "Too many questions; wait a little.")
-                | {"retry_after": usage.retry_after_seconds}
+                frames.error(
+                    "rate_limited",
+                    "Too many questions; wait a little.",
+                    retry_after=usage.retry_after_seconds,
+                )
             )
             return
-        self._answer = asyncio.create_task(self._answer_question(question))
+        self._answer = asyncio.create_task(Answering(self._deps, self).answer(question))
 
     def _question(self, user: AccessClaims, frame: dict[str, Any]) -> Question:
         text = frame.get("text")
@@ -192,9 +167,13 @@ class ChatConnection:
             )
         client_msg_id = frame.get("client_msg_id")
         if client_msg_id is not None and (
-            not isinstance(client_msg_id, str) or not 0 < len(client_msg_id) <= 64
+            not isinstance(client_msg_id, str)
+            or not 0 < len(client_msg_id) <= frames.MAX_CLIENT_MSG_ID_CHARS
         ):
-            raise FrameError("bad_frame", "client_msg_id is a string of 1 to 64 characters.")
+            raise FrameError(
+                "bad_frame",
+                f"client_msg_id is a string of 1 to {frames.MAX_CLIENT_MSG_ID_CHARS} characters.",
+            )
         return Question(
             user_id=user.user_id,
             text=text.strip(),
@@ -203,104 +182,13 @@ class ChatConnection:
             client_msg_id=client_msg_id,
         )
 
-    # -- an answer ---------------------------------------------------------------------------
-
-    async def _answer_question(self, question: Question) -> None:
-        try:
-            async with self._deps.starts:
-                started = await self._start_answer(question)
-            if started is not None:
-                await self._stream_answer(started)
-        except Exception:
-            # A bug still ends the answer for the person, with an error frame.
-            log.exception("answer failed")
-            await self.send(_error("internal_error", "Something went wrong on our side."))
-
-    async def _start_answer(self, question: Question) -> StartedAnswer | None:
-        """Records the question, finds its guides and composes the prompt; None when the answer
-        ended here instead (an error frame, or a resent question's stored answer replayed)."""
-        try:
-            turn = await self._deps.store.open_turn(question)
-        except BunriError as exc:
-            await self.send(_error(exc.code, exc.message))
-            return None
-        except DEPENDENCY_OUTAGES as exc:
-            # Without this frame the person would wait for an answer that never starts.
-            log.warning("question not recorded", error=repr(exc))
-            await self.send(_error(DependencyUnavailable.code, DependencyUnavailable.message))
-            return None
-        if turn.earlier_answer is not None:
-            await self._replay(turn)
-            return None
-        sources = self._sources(question, turn)
-        prompt = Prompt(question.text, sources, turn.history, turn.scan_result)
-        started = StartedAnswer(
-            turn, prompt, [source.as_api() for source in sources], str(turn.answer_id)
-        )
-        await self.send(_start(turn.conversation_id, started.message_id))
-        return started
-
-    async def _stream_answer(self, answer: StartedAnswer) -> None:
-        message_id, sources = answer.message_id, answer.sources
-        said: list[str] = []
-        try:
-            finished = Finished("stop")
-            async for item in self._deps.responder.stream(answer.prompt):
-                if isinstance(item, Delta):
-                    said.append(item.text)
-                    await self.send_text(_delta(message_id, len(said), item.text))
-                else:
-                    finished = item
-        except UpstreamError as exc:
-            await self._save(answer.turn, said, AnswerState.FAILED, sources, error_code=exc.code)
-            await self.send(_error(exc.code, exc.message) | {"message_id": message_id})
-            return
-        except asyncio.CancelledError:
-            # `cancel`, or the client left: keep what was said, marked as cut short.
-            asyncio.current_task().uncancel()  # type: ignore[union-attr]
-            await self._save(answer.turn, said, AnswerState.CANCELLED, sources)
-            await self.send(_done(message_id, "cancelled", None, sources))
-            return
-        await self._save(answer.turn, said, AnswerState.COMPLETE, sources, usage=finished.usage)
-        await self.send(_done(message_id, finished.finish_reason, finished.usage, sources))
-
-    def _sources(self, question: Question, turn: Turn) -> list[Source]:
-        source = self._deps.guides.for_result(turn.scan_result)
-        return [source] if source is not None else self._deps.guides.search(question.text)
-
-    async def _replay(self, turn: Turn) -> None:
-        answer = turn.earlier_answer
-        assert answer is not None
-        message_id = str(answer.id)
-        await self.send(_start(turn.conversation_id, message_id))
-        if answer.text:
-            await self.send_text(_delta(message_id, 1, answer.text))
-        finish = "stop" if answer.state is AnswerState.COMPLETE else answer.state.value
-        done = _done(message_id, finish, answer.usage, answer.sources or [])
-        await self.send(done | {"replayed": True})
-
-    async def _save(
-        self,
-        turn: Turn,
-        said: list[str],
-        state: AnswerState,
-        sources: list[dict[str, Any]],
-        **extra: Any,
-    ) -> None:
-        try:
-            await self._deps.store.save_answer(
-                turn, "".join(said), state=state, sources=sources, **extra
-            )
-        except Exception:
-            log.exception("answer not saved", conversation_id=str(turn.conversation_id))
-
     # -- out ---------------------------------------------------------------------------------
 
     async def send(self, frame: dict[str, Any]) -> None:
         await self.send_text(orjson.dumps(frame).decode())
 
     async def send_text(self, frame: str) -> None:
-        """Send a frame serialised already (see `_delta`), after those sent before it. Nothing
+        """Send a frame serialised already (see `frames.delta`), after those sent before it. Nothing
         is sent once the connection is closing; a client that has gone is the reader's to see."""
         async with self._sending:
             if self._closing:
@@ -341,31 +229,3 @@ def _uuid(value: Any, name: str) -> uuid.UUID | None:
         return uuid.UUID(str(value))
     except ValueError as exc:
         raise FrameError("bad_frame", f"{name} is not a valid id.") from exc
-
-
-def _error(code: str, message: str) -> dict[str, Any]:
-    return {"type": "error", "code": code, "message": message}
-
-
-def _start(conversation_id: uuid.UUID, message_id: str) -> dict[str, Any]:
-    return {"type": "start", "conversation_id": str(conversation_id), "message_id": message_id}
-
-
-def _delta(message_id: str, seq: int, text: str) -> str:
-    # Written out rather than dumped from a dict: one per token, the hottest line of the service.
-    return (
-        f'{{"type":"delta","message_id":"{message_id}","seq":{seq},'
-        f'"text":{orjson.dumps(text).decode()}}}'
-    )
-
-
-def _done(
-    message_id: str, finish_reason: str, usage: dict[str, Any] | None, sources: list[dict[str, Any]]
-) -> dict[str, Any]:
-    return {
-        "type": "done",
-        "message_id": message_id,
-        "finish_reason": finish_reason,
-        "usage": usage,
-        "sources": sources,
-    }

@@ -19,30 +19,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bunri.db.base import utcnow
 from bunri.db.models import AnswerState, ChatMessage, ChatRole, Conversation, Scan, ScanStatus
-from bunri.errors import Conflict, NotFound
 from bunri.ids import uuid7
+from bunri.scans.ownership import ScanNotFound
+from chat_api.errors import ConversationNotFound, MessageInProgress
 
 TITLE_CHARS = 60
-
-
-class ConversationNotFound(NotFound):
-    code = "conversation_not_found"
-    message = "No such conversation."
-
-
-class BatchJobNotFound(NotFound):
-    code = "batch_job_not_found"
-    message = "No such batch job."
-
-
-class MessageInProgress(Conflict):
-    code = "message_in_progress"
-    message = "This message is already being answered; wait for that answer."
-
-
-class ScanNotFound(NotFound):
-    code = "scan_not_found"
-    message = "No such scan."
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, WebSocket, status
+from fastapi import APIRouter, Response, WebSocket, status
 
-from bunri.auth import CurrentUser
-from bunri.messaging.publisher import Publisher
+from bunri.web.auth import CurrentUser
 from bunri.web.deps import SessionDep
 from bunri.web.errors import documented_errors
-from bunri.web.state import app_state
+from bunri.web.pagination import PageRequestDep
 from chat_api import repository
-from chat_api.batch import submit_question
-from chat_api.connection import ChatConnection, ChatDependencies
-from chat_api.conversations import BatchJobNotFound, ConversationNotFound
+from chat_api.connection import ChatConnection
+from chat_api.deps import ChatDependenciesDep, PublisherDep
+from chat_api.errors import BatchJobNotFound, ConversationNotFound
 from chat_api.schemas import (
     BatchAccepted,
     BatchJobOut,
@@ -25,33 +23,27 @@ from chat_api.schemas import (
     ConversationSummary,
     MessageOut,
 )
+from chat_api.service import submit_question
 
 CHAT_PATH = "/api/v1/chat"
 router = APIRouter(prefix=CHAT_PATH, tags=["chat"])
 
 
 @router.websocket("/ws")
-async def chat_socket(websocket: WebSocket) -> None:
+async def chat_socket(websocket: WebSocket, chat: ChatDependenciesDep) -> None:
     """Authenticate with `Authorization: Bearer` at the handshake or a first `auth` frame."""
-    dependencies: ChatDependencies = websocket.app.state.chat
-    await ChatConnection(websocket, dependencies).serve()
+    await ChatConnection(websocket, chat).serve()
 
 
-@router.get("/conversations", responses=documented_errors(401))
+@router.get("/conversations", responses=documented_errors(400, 401))
 async def list_conversations(
-    user: CurrentUser,
-    session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: uuid.UUID | None = None,
+    user: CurrentUser, session: SessionDep, paging: PageRequestDep
 ) -> ConversationPage:
+    """The caller's conversations, newest first; `next_cursor` goes back as `cursor`."""
     found = await repository.list_users_conversations(
-        session, user.user_id, before=cursor, limit=limit + 1
+        session, user.user_id, before=paging.after, limit=paging.fetch
     )
-    page = found[:limit]
-    return ConversationPage(
-        conversations=[ConversationSummary.of(conversation) for conversation in page],
-        next_cursor=str(page[-1].id) if len(found) > limit else None,
-    )
+    return paging.page(ConversationPage, found, ConversationSummary.of)
 
 
 @router.get("/conversations/{conversation_id}", responses=documented_errors(401, 404))
@@ -93,7 +85,7 @@ async def ask_in_batch(
     question: BatchQuestion,
     user: CurrentUser,
     session: SessionDep,
-    publisher: Annotated[Publisher, Depends(app_state("publisher"))],
+    publisher: PublisherDep,
     response: Response,
 ) -> BatchAccepted:
     """Queue a question; the AI worker answers it (poll `status_url`)."""

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
-from bunri.db.models import ChatBatchJob, Conversation, Scan
+from bunri.db.models import ChatBatchJob, Conversation
 
 
 async def get_users_conversation(
@@ -30,12 +30,6 @@ async def list_users_conversations(
     if before is not None:
         query = query.where(Conversation.id < before)
     return list((await session.scalars(query.order_by(Conversation.id.desc()).limit(limit))).all())
-
-
-async def get_users_scan(
-    session: AsyncSession, user_id: uuid.UUID, scan_id: uuid.UUID
-) -> Scan | None:
-    return await session.scalar(select(Scan).where(Scan.id == scan_id, Scan.user_id == user_id))
 
 
 async def get_users_batch_job(

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -14,6 +13,8 @@ from bunri.db.models import (
     ChatRole,
     Conversation,
 )
+from bunri.web.pagination import Page
+from chat_api.frames import GuideSource
 
 
 class ConversationSummary(BaseModel):
@@ -32,9 +33,8 @@ class ConversationSummary(BaseModel):
         )
 
 
-class ConversationPage(BaseModel):
-    conversations: list[ConversationSummary]
-    next_cursor: str | None
+class ConversationPage(Page[ConversationSummary]):
+    """The caller's conversations, newest first."""
 
 
 class MessageOut(BaseModel):
@@ -44,7 +44,7 @@ class MessageOut(BaseModel):
     state: AnswerState
     error_code: str | None
     scan_id: uuid.UUID | None
-    sources: list[dict[str, Any]] | None
+    sources: list[GuideSource] | None
     created_at: datetime
 
     @classmethod
@@ -87,7 +87,7 @@ class BatchJobOut(BaseModel):
     question: str
     scan_id: uuid.UUID | None
     answer: str | None
-    sources: list[dict[str, Any]] | None
+    sources: list[GuideSource] | None
     error: BatchError | None
     created_at: datetime
     completed_at: datetime | None

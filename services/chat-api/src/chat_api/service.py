@@ -12,12 +12,11 @@ from bunri.db.models import ChatBatchJob
 from bunri.logging import get_logger
 from bunri.messaging.errors import BrokerUnavailable
 from bunri.messaging.outbox import outbox_row
-from bunri.messaging.protocol import task_message
+from bunri.messaging.protocol import TaskCall
 from bunri.messaging.publisher import Publisher
 from bunri.messaging.tasks import ANSWER_CHAT_BATCH
 from bunri.messaging.topology import LOW_PRIORITY
-from chat_api import repository
-from chat_api.conversations import ScanNotFound
+from bunri.scans.ownership import owned_scan
 
 log = get_logger(__name__)
 
@@ -30,18 +29,12 @@ async def submit_question(
     scan_id: uuid.UUID | None,
 ) -> ChatBatchJob:
     """The flushed job; the caller commits. QueueFull (503) when `chat.batch` is full."""
-    if scan_id is not None and await repository.get_users_scan(session, user_id, scan_id) is None:
-        raise ScanNotFound()
+    if scan_id is not None:
+        await owned_scan(session, user_id, scan_id)
     job = ChatBatchJob(user_id=user_id, question=text, scan_id=scan_id)
     session.add(job)
     await session.flush()
-    message = task_message(
-        ANSWER_CHAT_BATCH,
-        task_id=f"{ANSWER_CHAT_BATCH}:{job.id}",
-        args=[str(job.id)],
-        priority=LOW_PRIORITY,
-        argsrepr=f"('{job.id}',)",
-    )
+    message = TaskCall(ANSWER_CHAT_BATCH, job.id).message(LOW_PRIORITY)
     try:
         await publisher.publish(message)
     except BrokerUnavailable as exc:

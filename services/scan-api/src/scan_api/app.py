@@ -15,9 +15,11 @@ from bunri.storage import create_object_store
 from bunri.web.app import attach_resources, create_service_app
 from bunri.web.memory import keep_freed_upload_buffers
 from bunri.web.middleware import BodyLimit
+from bunri.web.openapi import document_schemas
 from bunri.web.resources import open_resources
 from scan_api import endpoints, guides
 from scan_api.events import ScanEventHub
+from scan_api.schemas import ScanEventFrame
 from scan_api.service import ScanService
 from scan_api.settings import ScanApiSettings
 
@@ -54,7 +56,7 @@ def create_app(settings: ScanApiSettings | None = None) -> FastAPI:
             return BodyLimit(settings.max_image_bytes + MULTIPART_OVERHEAD_BYTES, ImageTooLarge)
         return BodyLimit(settings.max_body_bytes)
 
-    return create_service_app(
+    app = create_service_app(
         settings=settings,
         title="Bunri scan-api",
         description="Accepts waste photos and reports what they are and how to dispose of them.",
@@ -63,3 +65,5 @@ def create_app(settings: ScanApiSettings | None = None) -> FastAPI:
         lifespan=lifespan,
         body_limit_for_path=body_limit,
     )
+    document_schemas(app, {ScanEventFrame.__name__: ScanEventFrame})
+    return app

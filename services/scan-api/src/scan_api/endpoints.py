@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 import uuid
 from typing import Annotated, Any
 
@@ -11,17 +9,27 @@ from fastapi import APIRouter, Header, Query, Request, Response, status
 from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from bunri.auth import CurrentUser, SignedCallerDep
 from bunri.db.models import Scan, ScanFeedback, ScanStatus
+from bunri.scans.ownership import owned_scan
 from bunri.scans.views import SCANS_PATH, scan_view
+from bunri.web.auth import CurrentUser, SignedCallerDep
 from bunri.web.deps import ResourcesDep, SessionDep
 from bunri.web.errors import documented_errors
 from bunri.web.middleware import add_to_access_log
+from bunri.web.openapi import event_stream_response
+from bunri.web.pagination import PageRequestDep
 from scan_api import repository, service
 from scan_api.deps import EventHubDep, ObjectStoreDep, ScanServiceDep, ScanSettingsDep
-from scan_api.errors import ImageNotStored, InvalidCursor
+from scan_api.errors import ImageNotStored
 from scan_api.events import scan_event_stream
-from scan_api.schemas import FeedbackIn, FeedbackOut, ScanAccepted, ScanOut, ScanPage
+from scan_api.schemas import (
+    FeedbackIn,
+    FeedbackOut,
+    ScanAccepted,
+    ScanEventFrame,
+    ScanOut,
+    ScanPage,
+)
 from scan_api.uploads import read_upload
 
 router = APIRouter(prefix=SCANS_PATH, tags=["scans"])
@@ -101,29 +109,21 @@ async def submit_scan(
 
 
 @router.get("", responses=documented_errors(400, 401))
-async def list_scans(
-    user: CurrentUser,
-    session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    cursor: Annotated[str | None, Query(max_length=64)] = None,
-) -> ScanPage:
+async def list_scans(user: CurrentUser, session: SessionDep, paging: PageRequestDep) -> ScanPage:
     """The caller's scans, newest first. Pass `next_cursor` back as `cursor` for the next page."""
     scans = await repository.list_users_scans(
-        session, user.user_id, before=_decode_cursor(cursor), limit=limit + 1
+        session, user.user_id, before=paging.after, limit=paging.fetch
     )
-    page, more = scans[:limit], len(scans) > limit
     feedback = await repository.feedback_for_scans(
-        session, [scan.id for scan in page if scan.status is ScanStatus.COMPLETED]
+        session,
+        [scan.id for scan in scans[: paging.limit] if scan.status is ScanStatus.COMPLETED],
     )
-    return ScanPage(
-        items=[_scan_out(scan, feedback.get(scan.id)) for scan in page],
-        next_cursor=_encode_cursor(page[-1].id) if more else None,
-    )
+    return paging.page(ScanPage, scans, lambda scan: _scan_out(scan, feedback.get(scan.id)))
 
 
 @router.get("/{scan_id}", responses=documented_errors(401, 404))
 async def get_scan(scan_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> ScanOut:
-    scan = await _owned(session, user.user_id, scan_id)
+    scan = await owned_scan(session, user.user_id, scan_id)
     # Only a completed scan takes feedback: polling a scan in flight costs no second query.
     completed = scan.status is ScanStatus.COMPLETED
     return _scan_out(scan, await repository.get_feedback(session, scan.id) if completed else None)
@@ -186,10 +186,11 @@ async def get_feedback(scan_id: uuid.UUID, user: CurrentUser, session: SessionDe
     "/{scan_id}/events",
     response_class=StreamingResponse,
     responses={
-        200: {
-            "content": {"text/event-stream": {}},
-            "description": "One event per transition; closes after the terminal one.",
-        },
+        200: event_stream_response(
+            ScanEventFrame,
+            "One event per transition: `id` is the scan's version, `event` its status, `data` "
+            "this frame. The stream closes after the terminal one.",
+        ),
         **documented_errors(401, 404),
     },
 )
@@ -205,7 +206,7 @@ async def scan_events(
         int | None, Query(ge=0, description="Last-Event-ID for clients that cannot set headers")
     ] = None,
 ) -> StreamingResponse:
-    scan = await _owned(session, user.user_id, scan_id)
+    scan = await owned_scan(session, user.user_id, scan_id)
 
     async def reload() -> Scan:
         async with resources.sessionmaker() as fresh:
@@ -236,7 +237,7 @@ async def scan_image(
     settings: ScanSettingsDep,
 ) -> Response:
     """The stored photo (re-encoded, without metadata)."""
-    scan = await _owned(session, user.user_id, scan_id)
+    scan = await owned_scan(session, user.user_id, scan_id)
     return await _object_response(store, scan.original_key, settings.image_url_ttl_seconds)
 
 
@@ -248,12 +249,8 @@ async def scan_thumbnail(
     store: ObjectStoreDep,
     settings: ScanSettingsDep,
 ) -> Response:
-    scan = await _owned(session, user.user_id, scan_id)
+    scan = await owned_scan(session, user.user_id, scan_id)
     return await _object_response(store, scan.thumbnail_key, settings.image_url_ttl_seconds)
-
-
-async def _owned(session: SessionDep, user_id: uuid.UUID, scan_id: uuid.UUID) -> Scan:
-    return await service.owned_scan(session, user_id, scan_id)
 
 
 def _scan_out(scan: Scan, feedback: ScanFeedback | None) -> ScanOut:
@@ -271,16 +268,3 @@ async def _object_response(store: ObjectStoreDep, key: str | None, ttl: int) -> 
     data = await run_in_threadpool(store.get, key)
     media_type = "image/png" if key.endswith(".png") else "image/jpeg"
     return Response(data, media_type=media_type, headers=cache)
-
-
-def _encode_cursor(scan_id: uuid.UUID) -> str:
-    return base64.urlsafe_b64encode(scan_id.bytes).rstrip(b"=").decode()
-
-
-def _decode_cursor(cursor: str | None) -> uuid.UUID | None:
-    if cursor is None:
-        return None
-    try:
-        return uuid.UUID(bytes=base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-    except (binascii.Error, ValueError) as exc:
-        raise InvalidCursor() from exc

@@ -3,11 +3,6 @@ from __future__ import annotations
 from bunri.errors import BunriError, Conflict, NotFound
 
 
-class ScanNotFound(NotFound):
-    code = "scan_not_found"
-    message = "There is no such scan."
-
-
 class ImageNotStored(NotFound):
     code = "image_not_stored"
     message = "This scan's image is not stored yet (or the scan failed before storing it)."
@@ -19,11 +14,6 @@ class IdempotencyConflict(Conflict):
         "This Idempotency-Key was already used for a different upload; use a new key for a new "
         "scan."
     )
-
-
-class InvalidCursor(BunriError):
-    code = "invalid_cursor"
-    message = "The cursor is not one this API handed out."
 
 
 class ScanNotCompleted(Conflict):

@@ -42,12 +42,6 @@ async def release_idempotency_key(connection: AsyncConnection, scan_id: uuid.UUI
     await connection.execute(update(Scan).where(Scan.id == scan_id).values(idempotency_key=None))
 
 
-async def get_users_scan(
-    session: AsyncSession, user_id: uuid.UUID, scan_id: uuid.UUID
-) -> Scan | None:
-    return await session.scalar(select(Scan).where(Scan.id == scan_id, Scan.user_id == user_id))
-
-
 async def list_users_scans(
     session: AsyncSession, user_id: uuid.UUID, *, before: uuid.UUID | None, limit: int
 ) -> list[Scan]:

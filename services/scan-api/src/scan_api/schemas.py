@@ -3,13 +3,14 @@ from __future__ import annotations
 import unicodedata
 import uuid
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, Field
 
 from bunri.db.models import ScanFeedback, ScanStatus
 from bunri.db.models.scan_feedback import CLASS_NAME_LENGTH
 from bunri.scans.result import ScanResult
+from bunri.web.pagination import Page
 
 MAX_FEEDBACK_NOTE_CHARS = 500
 
@@ -111,15 +112,16 @@ class ScanOut(BaseModel):
     )
 
 
-class ScanPage(BaseModel):
-    items: list[ScanOut]
-    next_cursor: str | None
+class ScanPage(Page[ScanOut]):
+    """The caller's scans, newest first."""
 
 
-class EventFrame(BaseModel):
-    """What each `data:` line of the events stream holds (documentation only)."""
+class ScanEventFrame(BaseModel):
+    """What the `data:` line of each event on GET /api/v1/scans/{id}/events holds."""
 
     status: ScanStatus
-    progress: int
-    scan: ScanOut | None = Field(default=None, description="Only on the terminal event.")
-    kind: Literal["progress"] = "progress"
+    progress: int = Field(ge=0, le=100)
+    scan: ScanOut | None = Field(
+        default=None,
+        description="The whole scan, on the terminal event only (completed or failed).",
+    )

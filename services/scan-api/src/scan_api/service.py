@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from bunri.db.base import utcnow
-from bunri.db.models import Scan, ScanFeedback, ScanStatus
+from bunri.db.models import ScanFeedback, ScanStatus
 from bunri.feedback import check_class
 from bunri.guides import UnknownClass, load_taxonomy
 from bunri.ids import uuid7
@@ -33,16 +33,16 @@ from bunri.images import ImageInfo, inspect_upload
 from bunri.logging import get_logger
 from bunri.messaging.errors import BrokerUnavailable
 from bunri.messaging.outbox import keep_in_outbox
-from bunri.messaging.protocol import TaskMessage, task_message
+from bunri.messaging.protocol import TaskCall, TaskMessage
 from bunri.messaging.publisher import Publisher
 from bunri.messaging.tasks import STORE_SCAN_IMAGE
+from bunri.scans.ownership import owned_scan
 from scan_api import repository
 from scan_api.errors import (
     FeedbackClassUnknown,
     FeedbackNotFound,
     IdempotencyConflict,
     ScanNotCompleted,
-    ScanNotFound,
 )
 from scan_api.settings import ScanApiSettings
 
@@ -67,14 +67,8 @@ class Accepted:
 def store_image_message(
     scan_id: uuid.UUID, media_type: str, image: bytes, priority: int
 ) -> TaskMessage:
-    return task_message(
-        STORE_SCAN_IMAGE,
-        task_id=f"{STORE_SCAN_IMAGE}:{scan_id}",
-        args=[str(scan_id)],
-        kwargs={"image": image, "media_type": media_type},
-        priority=priority,
-        argsrepr=f"('{scan_id}',)",
-        kwargsrepr=f"{{'image': <{len(image)} bytes>, 'media_type': '{media_type}'}}",
+    return TaskCall(STORE_SCAN_IMAGE, scan_id, {"image": image, "media_type": media_type}).message(
+        priority
     )
 
 
@@ -222,14 +216,6 @@ async def _settled(task: asyncio.Task[None]) -> BaseException | None:
 class GivenFeedback:
     feedback: ScanFeedback
     created: bool  # the scan's first feedback, rather than a replacement
-
-
-async def owned_scan(session: AsyncSession, user_id: uuid.UUID, scan_id: uuid.UUID) -> Scan:
-    """The scan if it is the caller's; someone else's scan does not exist (404, not 403)."""
-    scan = await repository.get_users_scan(session, user_id, scan_id)
-    if scan is None:
-        raise ScanNotFound()
-    return scan
 
 
 async def give_feedback(

@@ -19,7 +19,7 @@ from bunri.web.memory import settle_before_fork
 from bunri.worker.celery import create_celery_app, open_journal, prepare_worker
 from bunri.worker.durable import DurableScanWrites
 from bunri.worker.journaled import JournaledRunner
-from bunri.worker.scans import ScanLedger, create_ledger
+from bunri.worker.ledger import ScanLedger, create_ledger
 from bunri.worker.upkeep import Upkeep
 
 log = get_logger(__name__)

@@ -9,6 +9,7 @@ from functools import cached_property
 from typing import Any
 
 import openai
+from sqlalchemy.orm import Session, sessionmaker
 
 from ai_worker.settings import AiWorkerSettings
 from bunri.chat.batch import complete_job
@@ -17,7 +18,6 @@ from bunri.chat.grounding import Source, guide_index
 from bunri.chat.prompts import Prompt, model_messages
 from bunri.db.models import BatchStatus, ChatBatchJob, Scan, ScanStatus
 from bunri.logging import get_logger
-from bunri.worker.scans import ScanLedger
 
 log = get_logger(__name__)
 
@@ -30,9 +30,9 @@ class ModelFailed(Exception):
 
 
 class BatchAnswerer:
-    def __init__(self, settings: AiWorkerSettings, ledger: ScanLedger) -> None:
+    def __init__(self, settings: AiWorkerSettings, sessions: sessionmaker[Session]) -> None:
         self._settings = settings
-        self._ledger = ledger
+        self._sessions = sessions
 
     def answer(self, job_id: uuid.UUID) -> str:
         job = self._wait_for(job_id)
@@ -48,7 +48,7 @@ class BatchAnswerer:
         else:
             text = compose_from_guides(sources, prompt.english)
         answered = complete_job(
-            self._ledger.sessions, job_id, text, [source.as_api() for source in sources]
+            self._sessions, job_id, text, [source.as_api() for source in sources]
         )
         return "answered" if answered else "already_finished"
 
@@ -56,7 +56,7 @@ class BatchAnswerer:
         deadline = time.monotonic() + JOB_VISIBILITY_SECONDS
         delay = 0.01
         while True:
-            with self._ledger.sessions() as session:
+            with self._sessions() as session:
                 job = session.get(ChatBatchJob, job_id)
             if job is not None or time.monotonic() >= deadline:
                 return job
@@ -67,7 +67,7 @@ class BatchAnswerer:
         """The guide of the asker's scan when the question names one, else by its words."""
         index = guide_index()
         if job.scan_id is not None:
-            with self._ledger.sessions() as session:
+            with self._sessions() as session:
                 scan = session.get(Scan, job.scan_id)
             # Someone else's scan grounds nothing: as if it did not exist.
             if (

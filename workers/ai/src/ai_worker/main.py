@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from ai_worker.settings import AiWorkerSettings
+from bunri.messaging.topology import AI_ANALYSIS, CHAT_BATCH
 from bunri.worker.launch import exec_celery_worker
 
 # Batch chat questions come at low priority on their own queue, behind no scan.
-QUEUES = "scan.ai_analysis,chat.batch"
+QUEUES = f"{AI_ANALYSIS.name},{CHAT_BATCH.name}"
 
 
 def main() -> None:

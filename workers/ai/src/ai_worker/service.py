@@ -27,7 +27,7 @@ from bunri.logging import get_logger
 from bunri.metrics.pipeline import CLASSIFY
 from bunri.worker.durable import DATABASE_UNAVAILABLE, DurableScanWrites
 from bunri.worker.faults import crash_if_marked
-from bunri.worker.scans import ScanLedger
+from bunri.worker.ledger import ScanLedger
 
 log = get_logger(__name__)
 

@@ -13,10 +13,9 @@ Backend = Literal["local", "clip", "hf", "openai"]
 Precision = Literal["auto", "float32", "bfloat16"]
 
 
-# On a GPU one pass over many images costs little more than over one. On CPU the forward pass
-# gains 2-3x from batching, but each image's preparation and its hand-over to the inference
-# process take the cores it frees (bench.ai_batching: batches of 4-16 reach 0.8-1.25x of one at
-# a time on 2 vCPUs, at 5-10x the latency).
+# On a GPU one pass over many images costs little more than over one. On CPU each image's
+# preparation and its hand-over to the inference process take the cores that batching frees, so
+# batches add latency for no throughput (figures: bench.ai_batching, the README's table).
 CUDA_BATCH_MAX_SIZE = 16
 
 

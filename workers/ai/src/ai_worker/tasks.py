@@ -11,7 +11,7 @@ from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 
 from ai_worker.app import app, classifier, journal, ledger, runner, settings, writes
-from ai_worker.batch import BatchAnswerer, ModelFailed
+from ai_worker.chat_answers import BatchAnswerer, ModelFailed
 from ai_worker.service import AnalysisService
 from bunri.chat.batch import fail_job
 from bunri.journal import TaskRecord
@@ -80,7 +80,7 @@ def answer_chat_batch(self: Task[Any, None], job_id: str) -> None:
 
 def _answer(self: Task[Any, None], job_id: uuid.UUID) -> str:
     try:
-        return BatchAnswerer(settings, ledger()).answer(job_id)
+        return BatchAnswerer(settings, ledger().sessions).answer(job_id)
     except (*TRANSIENT, *DATABASE_UNAVAILABLE, openai.APIConnectionError) as exc:
         retry_while_allowed(self, exc)
         return _fail_job(job_id, "answer_unavailable", "The question could not be answered now.")

@@ -10,7 +10,7 @@ from bunri.storage import ObjectStore, create_object_store
 from bunri.worker.celery import create_celery_app, open_journal, prepare_worker
 from bunri.worker.durable import DurableScanWrites
 from bunri.worker.journaled import JournaledRunner
-from bunri.worker.scans import ScanLedger, create_ledger
+from bunri.worker.ledger import ScanLedger, create_ledger
 from bunri.worker.upkeep import Upkeep
 from storage_worker.settings import StorageWorkerSettings
 

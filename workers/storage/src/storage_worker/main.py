@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 
+from bunri.messaging.topology import IMAGE_UPLOAD
 from bunri.worker.launch import exec_celery_worker
 from storage_worker.settings import StorageWorkerSettings
 
-QUEUE = "scan.image_upload"
+QUEUE = IMAGE_UPLOAD.name
 
 
 def main() -> None:

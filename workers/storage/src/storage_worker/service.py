@@ -21,7 +21,7 @@ from bunri.logging import get_logger
 from bunri.metrics.pipeline import HAND_OFF, NORMALIZE, STORE
 from bunri.storage import ObjectStore, scan_object_key
 from bunri.worker.faults import crash_if_marked
-from bunri.worker.scans import ScanLedger
+from bunri.worker.ledger import ScanLedger
 from bunri.worker.slots import Slots
 from storage_worker.offload import run_off_hub
 from storage_worker.settings import StorageWorkerSettings

@@ -16,7 +16,7 @@ from bunri.db.models import Scan
 from bunri.journal import TaskRecord
 from bunri.logging import get_logger
 from bunri.messaging.dead_letters import QUEUE_FULL
-from bunri.messaging.protocol import binary_argument
+from bunri.messaging.protocol import TaskCall, binary_argument
 from bunri.messaging.tasks import ANALYZE_SCAN, STORE_SCAN_IMAGE
 from bunri.messaging.topology import AI_ANALYSIS, DEFAULT_PRIORITY
 from bunri.metrics.messaging import CONNECTION_LOST, PUBLISH_FAILURES, queue_metrics
@@ -53,15 +53,16 @@ def service() -> StorageService:
 def hand_off(scan: Scan, analysis_image: bytes) -> None:
     """Publish the analysis task (confirmed), in the trace of the task handing it off."""
     traceparent = outgoing_traceparent()
+    call = TaskCall(ANALYZE_SCAN, scan.id, {"image": analysis_image})
     try:
         app.send_task(
-            ANALYZE_SCAN,
-            args=[str(scan.id)],
-            kwargs={"image": analysis_image},
-            task_id=f"{ANALYZE_SCAN}:{scan.id}",
+            call.task_name,
+            args=call.args,
+            kwargs=dict(call.kwargs),
+            task_id=call.task_id,
             priority=DEFAULT_PRIORITY,
-            argsrepr=f"('{scan.id}',)",
-            kwargsrepr=f"{{'image': <{len(analysis_image)} bytes>}}",
+            argsrepr=call.argsrepr,
+            kwargsrepr=call.kwargsrepr,
             headers={TRACEPARENT_HEADER: traceparent} if traceparent else None,
         )
     except REFUSED:

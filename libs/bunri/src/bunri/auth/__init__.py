@@ -5,7 +5,6 @@ auth-api's JWKS and ask Redis whether the token (or its whole sign-in session) w
 """
 
 from bunri.auth.claims import AccessClaims
-from bunri.auth.dependencies import CurrentUser, SignedCaller, SignedCallerDep, current_user
 from bunri.auth.errors import (
     AuthUnavailable,
     TokenError,
@@ -21,12 +20,9 @@ from bunri.auth.verifier import TokenVerifier
 __all__ = [
     "AccessClaims",
     "AuthUnavailable",
-    "CurrentUser",
     "JwksKeySource",
     "KeySource",
     "RevocationStore",
-    "SignedCaller",
-    "SignedCallerDep",
     "StaticKeySource",
     "TokenError",
     "TokenExpired",
@@ -35,5 +31,4 @@ __all__ = [
     "TokenRevoked",
     "TokenVerifier",
     "VerificationKey",
-    "current_user",
 ]

@@ -1,5 +1,5 @@
-"""Learning from users: the classes their feedback names, and its export as a training dataset
-(`bunri feedback export`, DESIGN.md section 3, "Feedback")."""
+"""Learning from users: the classes their feedback names (DESIGN.md section 3, "Feedback"), as
+scan-api checks them and `bunri feedback export` (bunri_programs.feedback_export) files them."""
 
 from bunri.feedback.classes import check_class, class_folder, class_path
 

@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import os
 import socket
+import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgpack
@@ -45,6 +46,50 @@ class TaskMessage:
     @property
     def content_encoding(self) -> str:
         return CONTENT_ENCODINGS[self.content_type]
+
+
+@dataclass(frozen=True, slots=True)
+class TaskCall:
+    """One unit of work for a task, about one subject (a scan, a batch job): the task's only
+    positional argument is the subject's id, and its id is `<task>:<subject>`, so that the same
+    work published twice is recognisably the same task (the workers' journals key on it)."""
+
+    task_name: str
+    subject_id: uuid.UUID
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def task_id(self) -> str:
+        return f"{self.task_name}:{self.subject_id}"
+
+    @property
+    def args(self) -> list[str]:
+        return [str(self.subject_id)]
+
+    @property
+    def argsrepr(self) -> str:
+        return f"('{self.subject_id}',)"
+
+    @property
+    def kwargsrepr(self) -> str:
+        """What logs and Flower show: a photo's size, not its megabytes."""
+        shown = (
+            f"{name!r}: " + (f"<{len(value)} bytes>" if isinstance(value, bytes) else repr(value))
+            for name, value in self.kwargs.items()
+        )
+        return "{" + ", ".join(shown) + "}"
+
+    def message(self, priority: int = DEFAULT_PRIORITY) -> TaskMessage:
+        """This call as a message for an AMQP client of its own (the APIs' publisher)."""
+        return task_message(
+            self.task_name,
+            task_id=self.task_id,
+            args=self.args,
+            kwargs=self.kwargs,
+            priority=priority,
+            argsrepr=self.argsrepr,
+            kwargsrepr=self.kwargsrepr,
+        )
 
 
 def task_message(

@@ -26,6 +26,7 @@ from bunri.messaging.topology import (
     TASK_EXCHANGE,
     WORK_QUEUES,
 )
+from bunri.messaging.transport import broker_transport_options
 from bunri.metrics.messaging import (
     CONFIRM_TIMEOUT,
     CONNECTION_LOST,
@@ -254,4 +255,4 @@ class KombuTaskPublisher:
 def create_publisher(settings: BrokerSettings, *, confirm_timeout: float = 5.0) -> Publisher:
     if settings.uses_amqp:
         return TaskPublisher(settings.broker_url, confirm_timeout=confirm_timeout)
-    return KombuTaskPublisher(settings.broker_url, settings.broker_transport_options())
+    return KombuTaskPublisher(settings.broker_url, broker_transport_options(settings))

@@ -14,6 +14,7 @@ from bunri.logging import configure_logging
 from bunri.messaging.kombu_topology import declare_topology, kombu_queues
 from bunri.messaging.tasks import TASK_QUEUES
 from bunri.messaging.topology import DEFAULT_PRIORITY, MAX_PRIORITY, TASK_EXCHANGE
+from bunri.messaging.transport import broker_transport_options
 from bunri.worker.liveness import heartbeat_step
 from bunri.worker.observability import observe_worker
 from bunri.worker.settings import WorkerSettings
@@ -33,11 +34,11 @@ def create_celery_app(name: str, settings: WorkerSettings, **overrides: Any) -> 
         "task_acks_on_failure_or_timeout": False,
         "worker_prefetch_multiplier": 1,
         # As scan-api publishes (bunri.messaging.protocol): a photo travels as bytes. JSON is
-        # still read, for messages published before the change (the outbox keeps some).
+        # still read: an outbox can hold messages written in it.
         "task_serializer": "msgpack",
         "accept_content": ["msgpack", "json"],
         "task_ignore_result": True,
-        "broker_transport_options": settings.broker_transport_options(),
+        "broker_transport_options": broker_transport_options(settings),
         "broker_connection_retry_on_startup": True,
         "broker_heartbeat": 30,
         "task_queues": kombu_queues(),
@@ -49,12 +50,11 @@ def create_celery_app(name: str, settings: WorkerSettings, **overrides: Any) -> 
         "task_default_priority": DEFAULT_PRIORITY,
         "task_queue_max_priority": MAX_PRIORITY,
         "worker_hijack_root_logger": False,
-        # No Celery monitoring events by default (progress goes through Redis, see
-        # bunri.scans.events). With confirmed publishing, the event dispatcher waited on its
-        # connection for an ack that another green thread had read: after some minutes idle, the
-        # storage worker's heartbeat event blocked forever, holding the dispatcher's lock, and
-        # the next task received froze the consumer with it. BUNRI_WORKER_TASK_EVENTS turns task
-        # events on for Flower (worker heartbeats stay off: see bunri.worker.launch).
+        # No Celery monitoring events by default: progress goes through Redis
+        # (bunri.scans.events), and under eventlet with confirmed publishing the event
+        # dispatcher can wait forever for an ack another green thread read, holding its lock and
+        # freezing the consumer. BUNRI_WORKER_TASK_EVENTS turns task events on for Flower
+        # (worker heartbeats stay off: see bunri.worker.launch).
         "worker_send_task_events": settings.worker_task_events,
         "task_send_sent_event": settings.worker_task_events,
         # A task running when the broker connection drops finishes its work rather than being

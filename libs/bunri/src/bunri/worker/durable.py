@@ -11,7 +11,7 @@ import sqlalchemy.exc
 
 from bunri.journal import Forward, Journal
 from bunri.logging import get_logger
-from bunri.worker.scans import ScanLedger
+from bunri.worker.ledger import ScanLedger
 
 log = get_logger(__name__)
 

@@ -27,8 +27,8 @@ from auth_api.oauth.flow import (
     provider_error_to_denied,
 )
 from auth_api.schemas import AuthorizationUrl, LoginCodeExchange, TokenPair
-from bunri.auth import CurrentUser
 from bunri.errors import BunriError
+from bunri.web.auth import CurrentUser
 from bunri.web.deps import SessionDep
 from bunri.web.errors import documented_errors
 

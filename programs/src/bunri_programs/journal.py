@@ -125,7 +125,7 @@ def flush(
     """Write the results waiting for PostgreSQL now (BUNRI_DATABASE_URL, BUNRI_REDIS_URL)."""
     from bunri.settings import BunriSettings
     from bunri.worker.durable import DATABASE_UNAVAILABLE, DurableScanWrites
-    from bunri.worker.scans import create_ledger
+    from bunri.worker.ledger import create_ledger
 
     journal = _journal(path, worker, state_dir)
     ledger = create_ledger(BunriSettings(), pool_size=1)

@@ -1,4 +1,10 @@
-"""`bunri`: the operator's command line (database migrations for now)."""
+"""`bunri`: the command line of operators and users.
+
+For operators: `db` (migrations), `broker` (the queue topology), `journal` (a worker node's
+journal), `feedback export`, `reaper`, `relay`, `worker alive` (the workers' liveness probe) and
+`standalone`; for users, the client: `login`, `scan`, `chat`. Installed workspace packages add
+their own commands through `bunri.commands` entry points (the AI worker's `train` and `evaluate`).
+"""
 
 from __future__ import annotations
 
@@ -29,7 +35,7 @@ app.add_typer(feedback, name="feedback")
 
 
 def _add_journal_commands() -> None:
-    from bunri.journal.cli import app as journal_app
+    from bunri_programs.journal import app as journal_app
 
     app.add_typer(journal_app, name="journal")
 
@@ -156,7 +162,7 @@ def declare() -> None:
 def reaper() -> None:
     """Consume the dead-letter queues: fail each dead-lettered scan with its reason (expired,
     rejected, poison, queue_full), and fail scans stalled past every retry."""
-    from bunri.reaper.run import run_reaper
+    from bunri_programs.reaper.run import run_reaper
 
     run_reaper()
 
@@ -165,7 +171,7 @@ def reaper() -> None:
 def relay() -> None:
     """Publish the outbox's waiting task messages to BUNRI_BROKER_URL, until stopped: the same
     relay scan-api and chat-api run beside their publishers, as a process of its own."""
-    from bunri.messaging.relay import run_relay_process
+    from bunri_programs.relay import run_relay_process
 
     run_relay_process()
 
@@ -207,7 +213,7 @@ def export_feedback(
     from botocore.exceptions import BotoCoreError, ClientError
     from sqlalchemy.exc import SQLAlchemyError
 
-    from bunri.feedback.export import describe, parse_since, run_export
+    from bunri_programs.feedback_export import describe, parse_since, run_export
 
     try:
         start = None if since is None else parse_since(since)
@@ -231,11 +237,19 @@ def standalone(
     port: int = typer.Option(8080, help="Port of the one base URL."),
     state_dir: Path = typer.Option(Path(".bunri"), help="Where embedded parts keep their data."),
 ) -> None:
-    """Run the whole platform on this machine: auth-api and scan-api behind one base URL, the
-    storage and AI workers, with embedded stand-ins for PostgreSQL, RabbitMQ and S3 where they
-    are not configured."""
-    from bunri.standalone.run import run_standalone
+    """Run the whole platform on this machine: auth-api, scan-api and chat-api behind one base
+    URL, the storage and AI workers, with embedded stand-ins for PostgreSQL, RabbitMQ and S3
+    where they are not configured."""
+    from bunri_programs.standalone.run import PARTS, missing_parts, run_standalone
 
+    missing = missing_parts()
+    if missing:
+        typer.echo(
+            f"bunri standalone runs {', '.join(PARTS)}; this install lacks {', '.join(missing)}: "
+            "install bunri-programs[standalone]",
+            err=True,
+        )
+        raise typer.Exit(1)
     run_standalone(state_dir, host, port)
 
 
@@ -243,8 +257,8 @@ def _client(base_url: str, email: str | None, password: str | None, state_dir: P
     """A signed-in client: saved tokens, else the given (or standalone's demo) login."""
     import json
 
-    from bunri.client.api import BunriClient
-    from bunri.client.credentials import demo_login_path
+    from bunri_programs.client.api import BunriClient
+    from bunri_programs.client.credentials import demo_login_path
 
     client = BunriClient(base_url)
     if email and password:
@@ -268,7 +282,7 @@ def login(
     base_url: str = typer.Option(DEFAULT_BASE_URL, envvar="BUNRI_BASE_URL"),
 ) -> None:
     """Sign in and keep the tokens for later commands."""
-    from bunri.client.api import ApiError, BunriClient
+    from bunri_programs.client.api import ApiError, BunriClient
 
     client = BunriClient(base_url)
     try:
@@ -292,8 +306,8 @@ def scan(
     import httpx
     from rich.console import Console
 
-    from bunri.client.api import ApiError
-    from bunri.client.scan import run_scan
+    from bunri_programs.client.api import ApiError
+    from bunri_programs.client.scan import run_scan
 
     console = Console()
     try:
@@ -323,8 +337,8 @@ def chat(
     import httpx
     from websockets.exceptions import WebSocketException
 
-    from bunri.client.api import ApiError
-    from bunri.client.chat import chat_url, run_chat
+    from bunri_programs.client.api import ApiError
+    from bunri_programs.client.chat import chat_url, run_chat
 
     try:
         client = _client(base_url, email, password, state_dir)

@@ -1,10 +1,11 @@
-"""Start everything on one machine: migrate, spawn the two workers, serve auth-api and scan-api
-behind one base URL, make sure a demo account exists, and print how to use it."""
+"""Start everything on one machine: migrate, spawn the two workers, serve auth-api, scan-api and
+chat-api behind one base URL, make sure a demo account exists, and print how to use it."""
 
 from __future__ import annotations
 
 import asyncio
 import ctypes
+import importlib.util
 import json
 import os
 import secrets
@@ -22,15 +23,31 @@ import httpx
 import uvicorn
 
 from bunri import migrations
-from bunri.client.credentials import demo_login_path, save_tokens
 from bunri.logging import configure_logging, get_logger
 from bunri.settings import BrokerSettings
+from bunri_programs.client.credentials import demo_login_path, save_tokens
 
 log = get_logger(__name__)
 
+# What it serves and starts: the packages of bunri-programs[standalone].
+PARTS = ("auth_api", "scan_api", "chat_api", "storage_worker", "ai_worker")
 DEMO_EMAIL = "demo@bunri.example"
 RABBITMQ = "amqp://guest:guest@127.0.0.1:5672//"
 POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/bunri"
+
+
+def missing_parts() -> list[str]:
+    """The PARTS this install lacks (an install of bunri-programs without its standalone extra,
+    such as the ops image)."""
+    missing = []
+    for part in PARTS:
+        try:
+            found = importlib.util.find_spec(part)
+        except ModuleNotFoundError:
+            found = None
+        if found is None:
+            missing.append(part)
+    return missing
 
 
 def _answers(host: str, port: int) -> bool:
@@ -218,7 +235,7 @@ async def _migrate(url: str) -> None:
 
 def _gateway() -> Any:
     from auth_api.app import create_app as create_auth_app
-    from bunri.standalone.gateway import SERVICE_PREFIXES, PathRouter
+    from bunri_programs.standalone.gateway import SERVICE_PREFIXES, PathRouter
     from chat_api.app import create_app as create_chat_app
     from scan_api.app import create_app as create_scan_app
 

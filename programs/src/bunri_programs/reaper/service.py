@@ -18,7 +18,7 @@ from bunri.logging import get_logger
 from bunri.messaging.dead_letters import MESSAGES, dead_letter_reason
 from bunri.messaging.protocol import task_arguments
 from bunri.messaging.tasks import ANALYZE_SCAN, ANSWER_CHAT_BATCH, STORE_SCAN_IMAGE
-from bunri.worker.scans import ScanLedger
+from bunri.worker.ledger import ScanLedger
 
 log = get_logger(__name__)
 

@@ -1,4 +1,5 @@
-"""FastAPI dependencies: `CurrentUser` in a route's signature makes the route need a valid token."""
+"""The caller of a route, as FastAPI dependencies: `CurrentUser` in a route's signature makes the
+route need a valid token, checked by the app's `bunri.auth` verifier (on `app.state`)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from bunri.client.api import BunriClient
+from bunri_programs.client.api import BunriClient
 
 STATUS_LABELS = {
     "queued": "대기 queued",

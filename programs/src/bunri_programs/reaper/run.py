@@ -20,12 +20,12 @@ from bunri.logging import configure_logging, get_logger
 from bunri.messaging.kombu_topology import dead_letter_queues, declare_topology
 from bunri.metrics.messaging import DEAD_LETTERS
 from bunri.metrics.server import serve_worker_metrics
-from bunri.reaper.service import DeadLetter, Reaper, read_dead_letter
-from bunri.reaper.settings import ReaperSettings
 from bunri.tracing import TRACEPARENT_HEADER, bound_span, start_span
 from bunri.worker.durable import DATABASE_UNAVAILABLE
+from bunri.worker.ledger import create_ledger
 from bunri.worker.liveness import HEARTBEAT_MAX_AGE_SECONDS, heartbeat_age
-from bunri.worker.scans import create_ledger
+from bunri_programs.reaper.service import DeadLetter, Reaper, read_dead_letter
+from bunri_programs.reaper.settings import ReaperSettings
 
 log = get_logger(__name__)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from bunri.client.credentials import load_tokens, save_tokens
+from bunri_programs.client.credentials import load_tokens, save_tokens
 
 
 class ApiError(Exception):
