@@ -1,5 +1,6 @@
-"""The Dockerfiles, read with Docker's own (BuildKit) parser, and the .dockerignore that shapes
-their build context (the repository root)."""
+"""The root Dockerfile, read with Docker's own (BuildKit) parser and built on paper: an `Image`
+is what `docker build --build-arg ...` makes of it (the args expanded, only the stages the target
+reaches); and the .dockerignore that shapes the build context (the repository root)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import os
 import re
 import shlex
 import tomllib
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 
@@ -15,7 +17,32 @@ import dockerfile  # type: ignore[import-not-found]  # a compiled module without
 
 from tests.deploy.compose import ROOT
 
+DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
+
+# The root Dockerfile's ENTRYPOINT: a shell that execs the console script ENTRY_POINT names (an
+# exec-form ENTRYPOINT takes no variables). `Image.entrypoint` reads through it.
+EXEC_WRAPPER = ("/bin/sh", "-c", 'exec "$ENTRY_POINT" "$@"', "entrypoint")
+
+# Instructions whose words are expanded ($VAR, ${VAR}) with the stage's ARGs and ENV: those Docker
+# expands, and RUN, whose shell expands them from the same variables (the same words, for what is
+# checked here). ENTRYPOINT, CMD and HEALTHCHECK stay as written, as in the image.
+_EXPANDED = {
+    "ADD",
+    "COPY",
+    "ENV",
+    "EXPOSE",
+    "LABEL",
+    "RUN",
+    "STOPSIGNAL",
+    "USER",
+    "VOLUME",
+    "WORKDIR",
+}
+
+
+class BuildError(Exception):
+    """The build args make no image: one the build uses is unset, or one is never used."""
 
 
 @dataclass
@@ -25,6 +52,7 @@ class Instruction:
     values: tuple[str, ...]
     json: bool
     original: str
+    stage: int = -1  # the index of the stage it belongs to, once built
 
     def flag(self, name: str) -> str | None:
         for flag in self.flags:
@@ -36,15 +64,40 @@ class Instruction:
 
 @dataclass
 class Stage:
+    """A stage as written."""
+
     name: str | None
     base: str
     instructions: list[Instruction] = field(default_factory=list)
+
+
+@dataclass
+class Dockerfile:
+    """The file as written: ARGs before the first FROM (with their defaults, None for none), and
+    the stages."""
+
+    path: Path
+    args: dict[str, str | None]
+    stages: list[Stage]
+
+    def index(self, name: str) -> int | None:
+        return next((i for i, stage in enumerate(self.stages) if stage.name == name), None)
+
+
+@dataclass
+class BuiltStage:
+    """A stage as built: the instructions of every stage it stands on (`FROM another-stage`) and
+    its own, expanded, from the one on an outside image up."""
+
+    chain: list[str | None]  # the stages' names, the one on an outside image first
+    base: str  # that outside image
+    instructions: list[Instruction]
 
     def all(self, name: str) -> list[Instruction]:
         return [instruction for instruction in self.instructions if instruction.name == name]
 
     def env(self) -> dict[str, str]:
-        """ENV in this stage (BuildKit hands ENV as name/value pairs)."""
+        """ENV of the stage and those below it (BuildKit hands ENV as name/value pairs)."""
         values: dict[str, str] = {}
         for instruction in self.all("ENV"):
             pairs = instruction.values
@@ -54,19 +107,19 @@ class Stage:
 
 
 @dataclass
-class Dockerfile:
-    path: Path
-    args: dict[str, str]  # ARGs before the first FROM, with their defaults
-    stages: list[Stage]
+class Image:
+    """What one set of build args makes of the Dockerfile."""
+
+    name: str  # for messages: the image's name, or the Dockerfile's path
+    build_args: dict[str, str]
+    runtime: BuiltStage  # the target: the last stage
+    builders: list[BuiltStage]  # the stages the runtime copies from (and those they copy from)
 
     @property
-    def runtime(self) -> Stage:
-        return self.stages[-1]
+    def stages(self) -> list[BuiltStage]:
+        return [*self.builders, self.runtime]
 
-    def stage(self, name: str) -> Stage | None:
-        return next((stage for stage in self.stages if stage.name == name), None)
-
-    def pip_installs(self, stage: Stage) -> list[list[str]]:
+    def pip_installs(self, stage: BuiltStage) -> list[list[str]]:
         """The arguments of every `pip install` its RUN lines make (shell-split)."""
         installs = []
         for run in stage.all("RUN"):
@@ -78,10 +131,10 @@ class Dockerfile:
         return installs
 
     def installed_members(self) -> list[tuple[Path, set[str]]]:
-        """The workspace members the builder installs (`./libs/bunri[worker]` ...), as
+        """The workspace members the builders install (`./libs/bunri[worker]` ...), as
         (folder, extras)."""
         members = []
-        for stage in self.stages[:-1]:
+        for stage in self.builders:
             for arguments in self.pip_installs(stage):
                 for argument in arguments:
                     if argument.startswith("./"):
@@ -94,39 +147,143 @@ class Dockerfile:
         return members
 
     def entrypoint(self) -> list[str]:
+        """The program the container starts, read through the exec wrapper."""
         found = self.runtime.all("ENTRYPOINT")
-        assert found, f"{self.path}: no ENTRYPOINT"
-        assert found[-1].json, f"{self.path}: ENTRYPOINT must be exec form (JSON)"
-        return list(found[-1].values)
+        assert found, f"{self.name}: no ENTRYPOINT"
+        assert found[-1].json, f"{self.name}: ENTRYPOINT must be exec form (JSON)"
+        argv = list(found[-1].values)
+        if tuple(argv) == EXEC_WRAPPER:
+            program = self.runtime.env().get("ENTRY_POINT", "")
+            assert program, f"{self.name}: ENTRY_POINT names no program"
+            return [program]
+        return argv
 
     def cmd(self) -> list[str]:
         found = self.runtime.all("CMD")
-        return list(found[-1].values) if found else []
+        if not found:
+            return []
+        entrypoints = self.runtime.all("ENTRYPOINT")
+        if entrypoints:
+            # An ENTRYPOINT resets the CMD its stage inherits; one set in its own stage stays.
+            position = self.runtime.instructions.index
+            earlier = position(found[-1]) < position(entrypoints[-1])
+            if earlier and found[-1].stage != entrypoints[-1].stage:
+                return []
+        return list(found[-1].values)
 
 
 @cache
-def parse(path: Path) -> Dockerfile:
-    args: dict[str, str] = {}
+def parse(path: Path = DOCKERFILE) -> Dockerfile:
+    args: dict[str, str | None] = {}
     stages: list[Stage] = []
     for command in dockerfile.parse_file(str(path)):
         instruction = Instruction(
             command.cmd.upper(), command.flags, command.value, command.json, command.original
         )
         if instruction.name == "FROM":
-            base = _expand(instruction.values[0], args)
             name = instruction.values[2] if len(instruction.values) == 3 else None
-            stages.append(Stage(name, base))
+            stages.append(Stage(name, instruction.values[0]))
         elif not stages:
             if instruction.name == "ARG":
-                name, _, default = instruction.values[0].partition("=")
-                args[name] = default
+                for declared in instruction.values:
+                    name, equals, default = declared.partition("=")
+                    args[name] = default if equals else None
         else:
             stages[-1].instructions.append(instruction)
     return Dockerfile(path, args, stages)
 
 
-def _expand(value: str, args: dict[str, str]) -> str:
-    return re.sub(r"\$\{?(\w+)\}?", lambda match: args.get(match[1], match[0]), value)
+def _expand(value: str, variables: Mapping[str, str | None], where: str) -> str:
+    """$NAME and ${NAME} from `variables`; a name it does not hold (such as $PATH, the base
+    image's) stays as written. A declared ARG that nothing sets is an error: Docker would expand
+    it to nothing."""
+
+    def substitute(match: re.Match[str]) -> str:
+        name = match["braced"] or match["bare"]
+        if name not in variables:
+            return match[0]
+        found = variables[name]
+        if found is None:
+            raise BuildError(f"{where}: build arg {name} is required")
+        return found
+
+    return re.sub(r"\$(?:\{(?P<braced>\w+)\}|(?P<bare>\w+))", substitute, value)
+
+
+def build(build_args: Mapping[str, str], path: Path = DOCKERFILE, name: str | None = None) -> Image:
+    """The image `docker build --build-arg NAME=VALUE ...` makes of the Dockerfile at `path` (its
+    last stage is the target), on paper."""
+    written = parse(path)
+    label = name or str(path.relative_to(ROOT))
+    global_args = {arg: build_args.get(arg, default) for arg, default in written.args.items()}
+    used: set[str] = set()
+    built: dict[int, BuiltStage] = {}
+
+    def build_stage(index: int) -> BuiltStage:
+        if index in built:
+            return built[index]
+        stage = written.stages[index]
+        where = f"{label} (stage {stage.name or index})"
+        used.update(re.findall(r"\$\{?(\w+)", stage.base))
+        base = _expand(stage.base, global_args, where)
+        parent_index = written.index(base)
+        if parent_index is not None:
+            if parent_index >= index:
+                raise BuildError(f"{where}: FROM {base} is no earlier stage")
+            # ENV is the image's, so the stage on top inherits it; ARGs are the stage's own.
+            parent = build_stage(parent_index)
+            chain, outside = [*parent.chain, stage.name], parent.base
+            instructions = list(parent.instructions)
+            variables: dict[str, str | None] = dict(parent.env())
+        else:
+            chain, outside, instructions, variables = [stage.name], base, [], {}
+        for instruction in stage.instructions:
+            if instruction.name == "ARG":
+                for declared in instruction.values:
+                    arg, equals, default = declared.partition("=")
+                    used.add(arg)
+                    if arg in build_args:
+                        variables[arg] = build_args[arg]
+                    elif equals:
+                        variables[arg] = _expand(default, variables, where)
+                    else:
+                        variables[arg] = global_args.get(arg)
+                continue
+            if instruction.name in _EXPANDED:
+                instruction = replace(
+                    instruction,
+                    values=tuple(_expand(v, variables, where) for v in instruction.values),
+                    flags=tuple(_expand(f, variables, where) for f in instruction.flags),
+                )
+            instruction = replace(instruction, stage=index)
+            if instruction.name == "ENV":
+                pairs = instruction.values
+                variables.update({pairs[i]: pairs[i + 1] for i in range(0, len(pairs) - 1, 2)})
+            instructions.append(instruction)
+        built[index] = BuiltStage(chain, outside, instructions)
+        return built[index]
+
+    target = len(written.stages) - 1
+    runtime = build_stage(target)
+    builders: list[BuiltStage] = []
+    pending = [runtime]
+    while pending:
+        stage = pending.pop()
+        for copy in stage.all("COPY") + stage.all("ADD"):
+            source = copy.flag("from")
+            if source is None:
+                continue
+            source_index = written.index(source)
+            if source_index is None or source_index >= copy.stage:
+                raise BuildError(f"{label}: {copy.original} copies from no earlier stage")
+            builder = build_stage(source_index)
+            if builder not in builders and builder is not runtime:
+                builders.append(builder)
+                pending.append(builder)
+    unused = set(build_args) - used
+    if unused:
+        raise BuildError(f"{label}: no stage it builds uses the build args {sorted(unused)}")
+    return Image(label, dict(build_args), runtime, builders)
 
 
 def console_scripts(member: Path) -> dict[str, str]:
