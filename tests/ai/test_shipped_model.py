@@ -19,7 +19,15 @@ def test_the_shipped_model_is_small_and_says_what_it_knows() -> None:
     assert BUNDLED_MODEL.stat().st_size <= 25 * 1024 * 1024
     metadata = read_metadata(BUNDLED_MODEL)
     assert metadata.architecture == "efficientnet-lite0"
-    assert metadata.classes == ("cardboard", "glass", "metal", "paper", "plastic", "trash")
+    assert metadata.classes == (
+        "cardboard",
+        "film",
+        "glass",
+        "metal",
+        "paper",
+        "plastic",
+        "trash",
+    )
     assert 0 < metadata.unsure_below < 1
     assert BUNDLED_MODEL.with_suffix(".md").is_file()
 

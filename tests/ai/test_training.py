@@ -15,14 +15,17 @@ from typer.testing import CliRunner, Result
 from ai_worker.classifier.base import ModelUnavailable
 from ai_worker.classifier.local import LocalClassifier
 from ai_worker.classifier.model_file import read_metadata
+from ai_worker.models import TRASHNET_RELABEL
 from ai_worker.training.augment import Augmentation, augment
 from ai_worker.training.calibration import (
     expected_calibration_error,
     fit_temperature,
     unsure_threshold,
 )
+from ai_worker.training.data import DatasetError, discover, read_relabel
 from ai_worker.training.efficientnet import EfficientNetLite
-from bunri.cli import add_installed_commands, app
+from bunri_programs.cli import add_installed_commands, app
+from tests.support.trashnet import trashnet_dir
 
 add_installed_commands()  # as `bunri` does when it runs: `train` and `evaluate` come from ai_worker
 
@@ -184,3 +187,34 @@ def test_augmentation_is_reproducible_and_keeps_the_batch_shape() -> None:
     assert first.shape == (4, 3, 32, 32)
     assert first.dtype == torch.float32
     assert torch.equal(first, again)
+
+
+def test_a_relabel_trains_named_photos_under_another_class(dataset: Path, tmp_path: Path) -> None:
+    relabel = tmp_path / "relabel.toml"
+    relabel.write_text('[purple]\nphotos = ["red/0.jpg", "blue/1.jpg"]\n', "utf-8")
+    found = discover(dataset / "data", read_relabel(relabel))
+    assert found.classes == ("blue", "green", "purple", "red")
+    moved = [s.path.relative_to(dataset / "data") for s in found.samples if s.label == 2]
+    assert sorted(map(str, moved)) == ["blue/1.jpg", "red/0.jpg"]
+    assert len(found.samples) == 60
+
+
+def test_a_relabel_naming_a_photo_that_is_not_there_is_refused(
+    dataset: Path, tmp_path: Path
+) -> None:
+    relabel = tmp_path / "relabel.toml"
+    relabel.write_text('[purple]\nphotos = ["red/99.jpg"]\n', "utf-8")
+    with pytest.raises(DatasetError, match="no photos"):
+        discover(dataset / "data", read_relabel(relabel))
+    relabel.write_text('[purple]\nphotos = ["red/0.jpg"]\n[grey]\nphotos = ["red/0.jpg"]\n')
+    with pytest.raises(DatasetError, match="more than one class"):
+        read_relabel(relabel)
+
+
+def test_trashnets_relabel_names_real_trash_photos() -> None:
+    relabel = read_relabel(TRASHNET_RELABEL)
+    assert set(relabel.values()) == {"film"}
+    assert all(photo.startswith("trash/") for photo in relabel)
+    found = discover(trashnet_dir(), relabel)
+    assert found.classes == ("cardboard", "film", "glass", "metal", "paper", "plastic", "trash")
+    assert sum(sample.label == 1 for sample in found.samples) == len(relabel)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from ai_worker.models import BUNDLED_MODEL, TRASHNET_TAXONOMY_MAP
+from ai_worker.models import BUNDLED_MODEL, TRASHNET_RELABEL, TRASHNET_TAXONOMY_MAP
 from ai_worker.settings import Precision
 
 if TYPE_CHECKING:
@@ -38,9 +38,10 @@ def fetch_backgrounds(
 
 def train(
     data: Path = typer.Option(DEFAULT_DATA, help="A folder of class folders of photos."),
-    taxonomy_map: Path = typer.Option(
+    taxonomy_map: Path | None = typer.Option(
         None,
-        help="JSON: each class folder → 'major/middle[/minor]'. Default: TrashNet's classes.",
+        help="JSON: each class folder → 'major/middle' or 'major/middle/minor'. "
+        "Default: TrashNet's classes.",
         show_default=False,
     ),
     output: Path = typer.Option(
@@ -65,6 +66,13 @@ def train(
     studio: bool = typer.Option(
         True, help="The photos show one item on a plain board (cut out and laid in scenes)."
     ),
+    relabel: Path | None = typer.Option(
+        None,
+        help="TOML: photos to train under another class than their folder's (a table per "
+        "class: photos = ['folder/file.jpg', ...]). "
+        "Default: TrashNet's reviewed one, with TrashNet's map.",
+        show_default=False,
+    ),
     epochs: int = typer.Option(15, min=1),
     patience: int = typer.Option(6, min=1, help="Stop after this many epochs without gain."),
     image_size: int = typer.Option(224, min=32, help="The network's input, in pixels."),
@@ -74,6 +82,7 @@ def train(
 ) -> None:
     """Fine-tune the ImageNet-pretrained backbone on the photos, calibrate it on the validation
     split, and write the model with its card (a Markdown file beside it)."""
+    from ai_worker.training.data import read_relabel
     from ai_worker.training.pipeline import TrainingRun, run_training
     from ai_worker.training.train import TrainConfig
 
@@ -88,17 +97,20 @@ def train(
     )
     if backgrounds is None and DEFAULT_BACKGROUNDS.is_dir():
         backgrounds = DEFAULT_BACKGROUNDS
-    run = TrainingRun(
-        data=data,
-        taxonomy_map=taxonomy_map or TRASHNET_TAXONOMY_MAP,
-        output=output or BUNDLED_MODEL,
-        config=config,
-        backbone_weights=backbone_weights,
-        backgrounds=backgrounds,
-        studio=studio,
-        device=device,
-    )
+    if relabel is None and taxonomy_map is None:
+        relabel = TRASHNET_RELABEL
     try:
+        run = TrainingRun(
+            data=data,
+            taxonomy_map=taxonomy_map or TRASHNET_TAXONOMY_MAP,
+            output=output or BUNDLED_MODEL,
+            config=config,
+            backbone_weights=backbone_weights,
+            backgrounds=backgrounds,
+            studio=studio,
+            relabel=read_relabel(relabel) if relabel else None,
+            device=device,
+        )
         written = run_training(run)
     except ValueError as exc:
         typer.echo(f"cannot train: {exc}", err=True)
@@ -193,7 +205,12 @@ def evaluate(
     plain, scenes = evaluation.answers
     typer.echo(
         f"waste head: top-1 {evaluation.top1:.1%}  top-3 {evaluation.top3:.1%}  "
-        f"calibration error {evaluation.calibration_error:.3f}\n"
+        + (
+            f"(against the folders {evaluation.folder_top1:.1%})  "
+            if evaluation.folder_top1 is not None
+            else ""
+        )
+        + f"calibration error {evaluation.calibration_error:.3f}\n"
         f"answers: right {plain.right:.1%} (in scenes {scenes.right:.1%}), confidently wrong "
         f"{plain.confidently_wrong:.1%} (in scenes {scenes.confidently_wrong:.1%})\n"
         f"one photo on one thread: {evaluation.one_thread_ms:.1f} ms\nreport: {written}"

