@@ -48,8 +48,9 @@ ARG ENTRY_POINT
 RUN test -n "$MEMBER" && test -n "$PACKAGES" && test -n "$ENTRY_POINT" \
     || { echo "set the build args MEMBER, PACKAGES and ENTRY_POINT (see Dockerfile)" >&2; exit 1; }
 COPY libs/bunri ./libs/bunri
-# The `bunri` command (programs, without its standalone extra): a worker's health check is
-# `bunri worker alive`.
+# The `bunri` command (programs, without its standalone extra), for the images whose PACKAGES
+# name it: the ops image, and the workers, whose health check is `bunri worker alive`. The APIs'
+# images do not install it.
 COPY programs ./programs
 COPY ${MEMBER} ./${MEMBER}
 # Not editable installs: the packages land in the virtualenv, so the runtime needs no source.
@@ -69,8 +70,8 @@ ENV PATH=/opt/venv/bin:$PATH \
 WORKDIR /home/bunri
 # The image names its own program, so that it runs without compose too. An exec-form ENTRYPOINT
 # takes no variables, and a shell-form one drops CMD and the arguments of `docker run IMAGE ARGS`.
-# So a shell reads the script's name from ENTRY_POINT and `exec`s it with the arguments ("$@"):
-# the script replaces the shell, and as PID 1 gets the container's signals itself.
+# So a shell reads the script's name from ENTRY_POINT and `exec`s it with the arguments
+# ("$@"): the script replaces the shell, and as PID 1 gets the container's signals itself.
 ENTRYPOINT ["/bin/sh", "-c", "exec \"$ENTRY_POINT\" \"$@\"", "entrypoint"]
 
 # The ops image (`bunri`: migrations, reaper, relay): bare, it prints its commands.
@@ -81,6 +82,8 @@ CMD ["--help"]
 FROM runtime AS role-api
 ARG SETTINGS_PREFIX
 ARG PORT
+RUN test -n "$SETTINGS_PREFIX" && test -n "$PORT" \
+    || { echo "an api image needs the build args SETTINGS_PREFIX and PORT" >&2; exit 1; }
 ENV ${SETTINGS_PREFIX}_HOST=0.0.0.0 \
     ${SETTINGS_PREFIX}_PORT=${PORT}
 EXPOSE ${PORT}
@@ -89,6 +92,8 @@ EXPOSE ${PORT}
 # takes the directory's owner. The heartbeat stays off the volume: it must die with its writer.
 FROM runtime AS role-worker
 ARG WORKER_NAME
+RUN test -n "$WORKER_NAME" \
+    || { echo "a worker image needs the build arg WORKER_NAME" >&2; exit 1; }
 RUN install -d -o bunri -g bunri /var/lib/bunri/journal
 ENV BUNRI_JOURNAL_PATH=/var/lib/bunri/journal/${WORKER_NAME}.sqlite3 \
     BUNRI_HEARTBEAT_PATH=/tmp/bunri/heartbeat/${WORKER_NAME}.json

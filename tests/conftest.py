@@ -32,6 +32,7 @@ from tests.support.keys import rsa_pem
 from tests.support.models import build_tiny_clip
 from tests.support.processes import BIN
 from tests.support.servers import free_port, run_process, serve_in_thread
+from tests.support.users import new_user
 
 S3_KEYS = {"BUNRI_S3_ACCESS_KEY_ID": "test", "BUNRI_S3_SECRET_ACCESS_KEY": "test"}
 
@@ -107,6 +108,12 @@ def auth_url(database_url: str, redis_url: str, signing_key: str) -> Iterator[st
         create_auth_app(auth_settings(database_url, redis_url, signing_key))
     ) as url:
         yield url
+
+
+@pytest.fixture
+async def user(auth_url: str) -> dict[str, str]:
+    """A new user of auth-api (above): its bearer header."""
+    return await new_user(auth_url)
 
 
 @pytest.fixture(scope="session")

@@ -20,8 +20,8 @@ from tests.deploy.compose import ROOT
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 
-# The root Dockerfile's ENTRYPOINT: a shell that execs the console script ENTRY_POINT names (an
-# exec-form ENTRYPOINT takes no variables). `Image.entrypoint` reads through it.
+# The root Dockerfile's ENTRYPOINT: a shell that execs the console script ENTRY_POINT
+# names (an exec-form ENTRYPOINT takes no variables). `Image.entrypoint` reads through it.
 EXEC_WRAPPER = ("/bin/sh", "-c", 'exec "$ENTRY_POINT" "$@"', "entrypoint")
 
 # Instructions whose words are expanded ($VAR, ${VAR}) with the stage's ARGs and ENV: those Docker

@@ -16,7 +16,6 @@ from tests.support.observed_stack import ObservedStack, Process
 from tests.support.processes import BIN, worker_process
 from tests.support.scans import node_files
 from tests.support.servers import free_port, run_process, serve_in_thread
-from tests.support.users import new_user
 
 
 @pytest.fixture(scope="session")
@@ -84,9 +83,3 @@ def observed_stack(
                 ai_multiprocess_dir=folder / "state" / "metrics" / f"ai-worker-{ai_port}",
                 auth_url=auth_url,
             )
-
-
-@pytest.fixture
-async def user(auth_url: str) -> dict[str, str]:
-    """A user of the main test database's auth-api (for the scan-apis tests run in process)."""
-    return await new_user(auth_url)

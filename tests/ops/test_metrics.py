@@ -15,12 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from scan_api.app import create_app
 from tests.scans.crash import set_queue_policy
 from tests.scans.helpers import scan_api_client
-from tests.scans.test_delivery import proxied_broker, scan_api_on
 from tests.support.backends import fresh_vhost
 from tests.support.metrics import sample, scrape, scrape_in_process
 from tests.support.observed_stack import ObservedStack
 from tests.support.pictures import photo
-from tests.support.scans import scan_settings, wait_completed
+from tests.support.scans import proxied_broker, scan_api_on, scan_settings, wait_completed
 from tests.support.users import new_user
 
 

@@ -12,12 +12,11 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.scans.crash import set_queue_policy
-from tests.scans.test_delivery import scan_api_on
 from tests.support.backends import fresh_vhost
 from tests.support.metrics import sample, scrape
 from tests.support.pictures import photo
 from tests.support.processes import BIN, wait_for_lines, worker_process
-from tests.support.scans import wait_until_done
+from tests.support.scans import scan_api_on, wait_until_done
 from tests.support.servers import free_port
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"

@@ -15,12 +15,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bunri.db.models import OutboxMessage
 from bunri.tracing import parse_traceparent
-from tests.scans.test_delivery import count, proxied_broker, queued_messages, scan_api_on
 from tests.support.backends import fresh_vhost
 from tests.support.observed_stack import ObservedStack
 from tests.support.pictures import photo
 from tests.support.processes import wait_for_lines
-from tests.support.scans import wait_completed
+from tests.support.scans import count, proxied_broker, queued_messages, scan_api_on, wait_completed
 from tests.support.users import new_user
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"

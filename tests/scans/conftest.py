@@ -31,7 +31,6 @@ from tests.scans.helpers import idle_app, purge_queue, scan_api_client
 from tests.support.backends import fresh_vhost
 from tests.support.processes import BIN, worker_process
 from tests.support.scans import node_files, scan_settings
-from tests.support.users import new_user
 
 
 @pytest.fixture(scope="session")
@@ -90,11 +89,6 @@ async def idle(
 @pytest.fixture
 async def pipeline(storage_worker: Any, ai_worker: Any) -> None:
     """Name this fixture to have both workers running."""
-
-
-@pytest.fixture
-async def user(auth_url: str) -> dict[str, str]:
-    return await new_user(auth_url)
 
 
 @pytest.fixture(scope="session")

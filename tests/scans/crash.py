@@ -28,10 +28,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bunri.journal import Journal, TaskRecord
 from bunri.messaging.tasks import ANALYZE_SCAN, STORE_SCAN_IMAGE, TASK_QUEUES
 from bunri.messaging.topology import DEFAULT_PRIORITY, TASK_EXCHANGE
-from tests.scans.test_delivery import scan_api_on
 from tests.support.backends import fresh_vhost
 from tests.support.processes import BIN, stop_group, wait_for_log
-from tests.support.scans import node_files
+from tests.support.scans import node_files, scan_api_on
 
 CRASH_MARKER = "BUNRI-CRASH-TEST"
 

@@ -7,60 +7,17 @@ import asyncio
 import json
 import subprocess
 import time
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import Iterator
 from typing import Any
 
-import aio_pika
-import httpx
 import pytest
-from fastapi import FastAPI
 from redis.asyncio import Redis
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bunri.db.models import OutboxMessage, Scan
-from scan_api.app import create_app
 from tests.support.backends import fresh_vhost
 from tests.support.pictures import photo
-from tests.support.scans import scan_settings, submit
-from tests.support.tcp_proxy import TcpProxy, tcp_proxy
-
-
-@asynccontextmanager
-async def scan_api_on(
-    pipeline_env: dict[str, str], broker_url: str, **overrides: Any
-) -> AsyncIterator[httpx.AsyncClient]:
-    app: FastAPI = create_app(scan_settings(pipeline_env, broker_url=broker_url, **overrides))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
-            yield client
-
-
-async def count(engine: AsyncEngine, model: type[Scan | OutboxMessage]) -> int:
-    async with engine.connect() as connection:
-        return int((await connection.execute(select(func.count()).select_from(model))).scalar_one())
-
-
-async def queued_messages(broker_url: str, queue: str = "scan.image_upload") -> list[Any]:
-    connection = await aio_pika.connect(broker_url)
-    async with connection:
-        channel = await connection.channel()
-        declared = await channel.get_queue(queue, ensure=False)
-        messages = []
-        while (message := await declared.get(no_ack=False, fail=False)) is not None:
-            messages.append(message)
-        for message in messages:
-            await message.nack(requeue=True)
-        return messages
-
-
-@contextmanager
-def proxied_broker(vhost: str, *, open_now: bool = True) -> Iterator[tuple[TcpProxy, str]]:
-    """The vhost's broker behind a proxy the test can cut: (the proxy, the URL through it)."""
-    with tcp_proxy("127.0.0.1", 5672, open_now=open_now) as proxy:
-        yield proxy, f"amqp://guest:guest@127.0.0.1:{proxy.port}/{vhost.rsplit('/', 1)[1]}"
+from tests.support.scans import count, proxied_broker, queued_messages, scan_api_on, submit
 
 
 @pytest.fixture

@@ -14,11 +14,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bunri.db.models import Scan, ScanStatus
-from tests.scans.test_delivery import scan_api_on
 from tests.support.backends import fresh_vhost
 from tests.support.pictures import photo
 from tests.support.processes import python_says, worker_process
-from tests.support.scans import submit
+from tests.support.scans import scan_api_on, submit
 from tests.support.servers import serve_in_thread
 from tests.support.slow_proxy import SlowProxy
 

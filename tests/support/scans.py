@@ -1,16 +1,27 @@
 """Driving scan-api in tests: its settings from the pipeline's environment, a worker node's own
-files, submitting a photo, and waiting for a scan to finish (in process or over real HTTP)."""
+files, scan-api served in process, submitting a photo, and waiting for a scan to finish (in
+process or over real HTTP); what the broker and the database hold meanwhile, and a broker link
+a test can cut."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
+import aio_pika
 import httpx
+from fastapi import FastAPI
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bunri.db.models import OutboxMessage, Scan
+from scan_api.app import create_app
 from scan_api.settings import ScanApiSettings
+from tests.support.tcp_proxy import TcpProxy, tcp_proxy
 
 
 def node_files(folder: Path) -> dict[str, str]:
@@ -75,3 +86,39 @@ async def wait_completed(
                 return
             await asyncio.sleep(0.2)
     raise AssertionError(f"scan {scan_id} did not finish in {seconds} s")
+
+
+@asynccontextmanager
+async def scan_api_on(
+    pipeline_env: dict[str, str], broker_url: str, **overrides: Any
+) -> AsyncIterator[httpx.AsyncClient]:
+    app: FastAPI = create_app(scan_settings(pipeline_env, broker_url=broker_url, **overrides))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client
+
+
+async def count(engine: AsyncEngine, model: type[Scan | OutboxMessage]) -> int:
+    async with engine.connect() as connection:
+        return int((await connection.execute(select(func.count()).select_from(model))).scalar_one())
+
+
+async def queued_messages(broker_url: str, queue: str = "scan.image_upload") -> list[Any]:
+    connection = await aio_pika.connect(broker_url)
+    async with connection:
+        channel = await connection.channel()
+        declared = await channel.get_queue(queue, ensure=False)
+        messages = []
+        while (message := await declared.get(no_ack=False, fail=False)) is not None:
+            messages.append(message)
+        for message in messages:
+            await message.nack(requeue=True)
+        return messages
+
+
+@contextmanager
+def proxied_broker(vhost: str, *, open_now: bool = True) -> Iterator[tuple[TcpProxy, str]]:
+    """The vhost's broker behind a proxy the test can cut: (the proxy, the URL through it)."""
+    with tcp_proxy("127.0.0.1", 5672, open_now=open_now) as proxy:
+        yield proxy, f"amqp://guest:guest@127.0.0.1:{proxy.port}/{vhost.rsplit('/', 1)[1]}"

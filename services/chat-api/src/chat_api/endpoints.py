@@ -41,7 +41,7 @@ async def list_conversations(
 ) -> ConversationPage:
     """The caller's conversations, newest first; `next_cursor` goes back as `cursor`."""
     found = await repository.list_users_conversations(
-        session, user.user_id, before=paging.after, limit=paging.fetch
+        session, user.user_id, before=paging.older_than, limit=paging.fetch
     )
     return paging.page(ConversationPage, found, ConversationSummary.of)
 

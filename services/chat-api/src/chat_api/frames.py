@@ -34,7 +34,11 @@ class AuthFrame(BaseModel):
 
 class MessageFrame(BaseModel):
     type: Literal["message"]
-    text: str = Field(description="The question; at most `chat_max_question_chars` characters.")
+    text: str = Field(
+        min_length=1,
+        description="The question, not blank; at most `BUNRI_CHAT_MAX_QUESTION_CHARS` (the "
+        "server's setting) characters.",
+    )
     conversation_id: uuid.UUID | None = Field(
         default=None, description="Continue this conversation; a new one starts without it."
     )
@@ -121,8 +125,15 @@ def ready(user_id: uuid.UUID) -> dict[str, Any]:
 PONG: dict[str, Any] = {"type": "pong"}
 
 
-def error(code: str, message: str, **extra: Any) -> dict[str, Any]:
-    return {"type": "error", "code": code, "message": message, **extra}
+def error(
+    code: str, message: str, *, message_id: str | None = None, retry_after: int | None = None
+) -> dict[str, Any]:
+    frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
+    if message_id is not None:
+        frame["message_id"] = message_id
+    if retry_after is not None:
+        frame["retry_after"] = retry_after
+    return frame
 
 
 def start(conversation_id: uuid.UUID, message_id: str) -> dict[str, Any]:
@@ -142,13 +153,16 @@ def done(
     finish_reason: str,
     usage: dict[str, Any] | None,
     sources: list[dict[str, Any]],
-    **extra: Any,
+    *,
+    replayed: bool = False,
 ) -> dict[str, Any]:
-    return {
+    frame: dict[str, Any] = {
         "type": "done",
         "message_id": message_id,
         "finish_reason": finish_reason,
         "usage": usage,
         "sources": sources,
-        **extra,
     }
+    if replayed:
+        frame["replayed"] = True
+    return frame

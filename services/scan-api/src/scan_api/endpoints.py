@@ -112,7 +112,7 @@ async def submit_scan(
 async def list_scans(user: CurrentUser, session: SessionDep, paging: PageRequestDep) -> ScanPage:
     """The caller's scans, newest first. Pass `next_cursor` back as `cursor` for the next page."""
     scans = await repository.list_users_scans(
-        session, user.user_id, before=paging.after, limit=paging.fetch
+        session, user.user_id, before=paging.older_than, limit=paging.fetch
     )
     feedback = await repository.feedback_for_scans(
         session,

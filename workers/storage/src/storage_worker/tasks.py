@@ -57,12 +57,8 @@ def hand_off(scan: Scan, analysis_image: bytes) -> None:
     try:
         app.send_task(
             call.task_name,
-            args=call.args,
-            kwargs=dict(call.kwargs),
-            task_id=call.task_id,
             priority=DEFAULT_PRIORITY,
-            argsrepr=call.argsrepr,
-            kwargsrepr=call.kwargsrepr,
+            **call.send_task_options(),
             headers={TRACEPARENT_HEADER: traceparent} if traceparent else None,
         )
     except REFUSED:

@@ -79,6 +79,16 @@ class TaskCall:
         )
         return "{" + ", ".join(shown) + "}"
 
+    def send_task_options(self) -> dict[str, Any]:
+        """This call as `Celery.send_task`'s keyword arguments (a Celery worker publishing)."""
+        return {
+            "args": self.args,
+            "kwargs": dict(self.kwargs),
+            "task_id": self.task_id,
+            "argsrepr": self.argsrepr,
+            "kwargsrepr": self.kwargsrepr,
+        }
+
     def message(self, priority: int = DEFAULT_PRIORITY) -> TaskMessage:
         """This call as a message for an AMQP client of its own (the APIs' publisher)."""
         return task_message(

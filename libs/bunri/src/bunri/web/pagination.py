@@ -57,6 +57,8 @@ def encode_cursor(row_id: uuid.UUID) -> str:
 
 
 def decode_cursor(cursor: str) -> uuid.UUID:
+    if len(cursor) > MAX_CURSOR_LENGTH:
+        raise InvalidCursor()
     try:
         return uuid.UUID(bytes=base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (binascii.Error, ValueError) as exc:
@@ -65,10 +67,11 @@ def decode_cursor(cursor: str) -> uuid.UUID:
 
 @dataclass(frozen=True, slots=True)
 class PageRequest:
-    """What a list endpoint was asked for: at most `limit` rows older than the row `after`."""
+    """What a list endpoint was asked for: at most `limit` rows, older than the row
+    `older_than` (the previous page's last) when there is one."""
 
     limit: int
-    after: uuid.UUID | None
+    older_than: uuid.UUID | None
 
     @property
     def fetch(self) -> int:
@@ -89,12 +92,9 @@ class PageRequest:
 
 def page_request(
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="Items per page.")] = 20,
-    cursor: Annotated[
-        str | None,
-        Query(max_length=MAX_CURSOR_LENGTH, description="`next_cursor` of the previous page."),
-    ] = None,
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page.")] = None,
 ) -> PageRequest:
-    return PageRequest(limit=limit, after=None if cursor is None else decode_cursor(cursor))
+    return PageRequest(limit=limit, older_than=None if cursor is None else decode_cursor(cursor))
 
 
 PageRequestDep = Annotated[PageRequest, Depends(page_request)]

@@ -34,7 +34,7 @@ def create_celery_app(name: str, settings: WorkerSettings, **overrides: Any) -> 
         "task_acks_on_failure_or_timeout": False,
         "worker_prefetch_multiplier": 1,
         # As scan-api publishes (bunri.messaging.protocol): a photo travels as bytes. JSON is
-        # still read: an outbox can hold messages written in it.
+        # still read: outbox rows may hold JSON messages, accepted until none remain.
         "task_serializer": "msgpack",
         "accept_content": ["msgpack", "json"],
         "task_ignore_result": True,
