@@ -2,12 +2,12 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-MEMBERS := libs/bunri programs services/auth-api services/scan-api services/chat-api workers/storage workers/ai
+MEMBERS := libs/bunri programs services/auth-api services/scan-api services/chat-api services/my-api workers/storage workers/ai
 EDITABLES := $(foreach member,$(filter-out programs workers/ai,$(MEMBERS)),-e $(member)) \
 	-e 'programs[standalone]' -e 'workers/ai[training]'
 PYTEST_WORKERS ?= auto
 
-.PHONY: setup run migrate test lint typecheck pytest bench bench-auth bench-accept bench-e2e bench-chat bench-model bench-storage bench-ai model chaos lock services clean
+.PHONY: setup run migrate test lint typecheck pytest bench bench-auth bench-accept bench-e2e bench-chat bench-profile bench-model bench-storage bench-ai model chaos lock services clean
 
 setup: $(VENV)/.installed
 
@@ -44,8 +44,8 @@ pytest: setup services
 test: lint typecheck pytest
 
 # The performance table (bench/results/latest.md, plots beside it, and the README's copy): the
-# accept path beside both baselines, end to end, AI batching and pool memory, storage pools.
-# About 10 minutes. The other bench-* targets run one benchmark each, with more options.
+# accept path beside both baselines, end to end, AI batching and pool memory, storage pools, the
+# profile read. About 10 minutes. The other bench-* targets run one benchmark each, with more options.
 bench: setup services
 	$(BIN)/python -m bench.suite
 
@@ -60,6 +60,11 @@ bench-e2e: setup services
 
 bench-chat: setup services
 	$(BIN)/python -m bench.chat
+
+# my-api's GET /api/v1/my/profile at 300/s, the cache warm (target p99 <= 15 ms);
+# PROFILE_ARGS="--record" puts the figures into bench/results/latest.md and the README's table.
+bench-profile: setup services
+	$(BIN)/python -m bench.profile_read $(PROFILE_ARGS)
 
 # The storage worker on eventlet vs prefork vs threads, S3 answering at once or 20 ms later.
 bench-storage: setup services

@@ -36,6 +36,14 @@ def multipart_request(
     return ("\r\n".join(head) + "\r\n\r\n").encode() + body
 
 
+def get_request(url: str, headers: dict[str, str]) -> bytes:
+    parts = urlsplit(url)
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    head = [f"GET {target} HTTP/1.1", f"Host: {parts.netloc}"]
+    head += [f"{name}: {value}" for name, value in headers.items()]
+    return ("\r\n".join(head) + "\r\n\r\n").encode()
+
+
 # A server that has not answered by then never will in a way worth measuring (a baseline past
 # its capacity can starve its own connection pool): the request counts as failed.
 TIMEOUT_SECONDS = 60.0

@@ -24,6 +24,8 @@ ACCEPT_100_P99_MS = 60.0
 THROUGHPUT_OVER_NAIVE = 4.0
 BATCHING_GAIN = 2.5
 POOL_MEMORY_RATIO = 1.5
+# DESIGN.md section 10: a profile read, the cache warm.
+PROFILE_READ_P99_MS = 15.0
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,7 @@ def rows(figures: Figures) -> list[Row]:
         *_e2e_rows(figures),
         *_ai_rows(figures),
         *_storage_rows(figures),
+        *_profile_rows(figures),
     ]
 
 
@@ -203,6 +206,20 @@ def _storage_rows(figures: Figures) -> list[Row]:
     ]
 
 
+def _profile_rows(figures: Figures) -> list[Row]:
+    run = figures.get("profile")
+    if not run:
+        return []
+    return [
+        Row(
+            f"profile read p50/p99 at {run['rate']:g}/s (warm cache)",
+            (_latency(run, "p50", "p99"), "—", "—"),
+            f"p99 ≤ {PROFILE_READ_P99_MS:g} ms",
+            run["p99"] <= PROFILE_READ_P99_MS and not run["errors"],
+        )
+    ]
+
+
 def markdown_table(figures: Figures) -> str:
     header = "| measure | Bunri | naive queued | synchronous | target | |"
     lines = [header, "|---|---|---|---|---|---|"]
@@ -212,7 +229,7 @@ def markdown_table(figures: Figures) -> str:
 
 def summary(figures: Figures) -> str:
     machine = figures["machine"]
-    return (
+    text = (
         f"One run of `make bench` ({figures['finished']}, {figures['duration_s'] / 60:.1f} min, "
         f"commit {machine['commit']}) on {machine['cpus']} vCPUs ({machine['cpu']}), "
         f"Python {machine['python']}; PostgreSQL, RabbitMQ, Redis and an S3 stand-in on the "
@@ -220,6 +237,13 @@ def summary(figures: Figures) -> str:
         "row, Celery `.delay()` on Redis, no token check; synchronous: the whole job in the "
         "request), one uvicorn worker each, like scan-api."
     )
+    profile = figures.get("profile") or {}
+    if profile.get("finished", figures["finished"]) != figures["finished"]:
+        text += (
+            " The profile read was measured on its own on the same machine "
+            f"(`make bench-profile`, {profile['finished']}, commit {profile['commit']})."
+        )
+    return text
 
 
 def markdown_report(figures: Figures, plots: list[str]) -> str:

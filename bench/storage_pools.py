@@ -119,13 +119,13 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 LAUNCH_WITH_POOL = """
 import sys
 from bunri.worker.launch import exec_celery_worker
-from storage_worker.main import QUEUE
+from storage_worker.main import QUEUES
 from storage_worker.settings import StorageWorkerSettings
 settings = StorageWorkerSettings()
 pool = sys.argv.pop(1)
 exec_celery_worker(
     "storage_worker.app", pool=pool, concurrency=settings.storage_worker_concurrency,
-    queue=QUEUE, name="storage", log_level=settings.log_level,
+    queue=QUEUES, name="storage", log_level=settings.log_level,
 )
 """
 

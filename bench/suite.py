@@ -2,8 +2,9 @@
 
 In turn: the accept path of Bunri and both baselines (bench.accept), the whole pipeline end to
 end at a low and a high rate (bench.e2e), the AI worker's dynamic batching and pool memory with
-the shipped model (bench.ai_batching), and the storage worker's pools against S3 answering
-20 ms late (bench.storage_pools). Each prints its lines as it goes; at the end bench.report
+the shipped model (bench.ai_batching), the storage worker's pools against S3 answering
+20 ms late (bench.storage_pools), and my-api's profile read at 300/s with the cache warm
+(bench.profile_read). Each prints its lines as it goes; at the end bench.report
 writes `bench/results/latest.md` (one table, each target checked, and the plots beside it),
 `bench/results/latest.json` (every figure) and puts the table into the README.
 
@@ -23,7 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import ai_batching, e2e, report
+from bench import ai_batching, e2e, profile_read, report
 from bench.accept import TARGETS, Result, printer, run_accept
 from bench.storage_pools import PoolSetting, run_matrix
 from bunri.logging import configure_logging
@@ -37,6 +38,8 @@ AI_BATCHES = [4, 8, 16]
 AI_POOL = 4
 STORAGE_POOLS = [PoolSetting("eventlet", 100), PoolSetting("prefork", 4), PoolSetting("threads", 8)]
 STORAGE_LATENCY_MS = 20.0
+PROFILE_RATE = 300.0
+PROFILE_SECONDS = 20.0
 
 
 def machine() -> dict[str, Any]:
@@ -159,6 +162,10 @@ def run_all(seconds: float, images: int) -> dict[str, Any]:
         }
         for run in storage
     ]
+    say(f"== profile read (bench.profile_read, {PROFILE_RATE:g}/s, warm cache)")
+    profile = profile_read.run_profile_read(PROFILE_RATE, PROFILE_SECONDS)
+    figures["profile"] = profile_read.figures(profile, PROFILE_RATE, PROFILE_SECONDS)
+    say(profile_read.line(figures["profile"]))
     figures["duration_s"] = time.monotonic() - began
     figures["finished"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return figures

@@ -6,6 +6,7 @@ party of it is started with), which the scan and the ops tests share."""
 from __future__ import annotations
 
 import os
+import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -30,7 +31,8 @@ from tests.support.backends import (
 )
 from tests.support.keys import rsa_pem
 from tests.support.models import build_tiny_clip
-from tests.support.processes import BIN
+from tests.support.processes import BIN, worker_process
+from tests.support.scans import node_files
 from tests.support.servers import free_port, run_process, serve_in_thread
 from tests.support.users import new_user
 
@@ -167,3 +169,15 @@ def pipeline_env(
         "BUNRI_AUTH_JWKS_URL": f"{auth_url}/.well-known/jwks.json",
         **S3_KEYS,
     }
+
+
+@pytest.fixture(scope="session")
+def storage_worker(
+    pipeline_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[subprocess.Popen[bytes]]:
+    """The storage worker (scan images, profile photos, account erasure) as a worker process."""
+    folder = tmp_path_factory.mktemp("storage-worker")
+    log = folder / "worker.log"
+    env = pipeline_env | node_files(folder) | {"BUNRI_STORAGE_WORKER_CONCURRENCY": "20"}
+    with worker_process([str(BIN / "bunri-storage-worker")], env=env, log_path=log) as process:
+        yield process

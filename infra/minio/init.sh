@@ -1,7 +1,8 @@
 #!/bin/sh
-# docker-compose's minio-init (a one-shot job on the mc image): the bucket scan images go to, and
-# the platform's own account, allowed that bucket only (bunri-scans-policy.json); the root keys
-# stay with MinIO and this job. Idempotent: it runs again on every `docker compose up`.
+# docker-compose's minio-init (a one-shot job on the mc image): the bucket scan images and profile
+# photos go to, and the platform's own account, allowed that bucket only (bunri-scans-policy.json:
+# read, write, delete and list, what the APIs and the storage worker call); the root keys stay
+# with MinIO and this job. Idempotent: it runs again on every `docker compose up`.
 set -eu
 
 mc alias set bunri http://minio:9000 "$MINIO_ROOT_USER" "$MINIO_ROOT_PASSWORD"

@@ -134,7 +134,7 @@ module "worker_storage" {
   availability_zones          = module.network.availability_zones
   min_size                    = var.storage_worker_min_size
   max_size                    = var.storage_worker_max_size
-  queue_names                 = ["scan.image_upload"]
+  queue_names                 = ["scan.image_upload", "my.profile_photos", "my.account_erasure"]
   queue_metric_namespace      = local.queue_metric_namespace
   backlog_per_instance_target = var.storage_backlog_per_instance
   journal_volume_size_gib     = var.journal_volume_size_gib

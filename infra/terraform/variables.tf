@@ -117,7 +117,7 @@ variable "ai_worker_max_size" {
 }
 
 variable "storage_backlog_per_instance" {
-  description = "Ready scan.image_upload messages per storage node the group aims at (a node normalises roughly 20 photos a second)."
+  description = "Ready scan.image_upload + my.profile_photos + my.account_erasure messages per storage node the group aims at (a node normalises roughly 20 photos a second)."
   type        = number
   default     = 200
 }

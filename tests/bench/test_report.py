@@ -77,6 +77,16 @@ def figures() -> dict[str, Any]:
                 "peak_rss_mib": 360.0,
             }
         ],
+        "profile": {
+            "rate": 300.0,
+            "seconds": 20.0,
+            "n": 6000,
+            "errors": 0,
+            "p50": 2.0,
+            "p99": 9.5,
+            "p999": 20.0,
+            "throughput": 300.0,
+        },
     }
 
 
@@ -105,6 +115,36 @@ def test_each_target_is_checked_against_the_figures() -> None:
         "1.20x (300 / 250 MiB; the inference process beside them 50 MiB)",
         "met",
     ]
+
+
+def test_the_profile_read_is_checked_against_its_target() -> None:
+    table = report.markdown_table(figures())
+    assert row(table, "profile read p50/p99 at 300/s (warm cache)")[1:] == [
+        "2.0 ms / 9.5 ms",
+        "—",
+        "—",
+        "p99 ≤ 15 ms",
+        "met",
+    ]
+    slow = figures()
+    slow["profile"]["p99"] = 16.0
+    assert row(report.markdown_table(slow), "profile read")[5] == "**missed**"
+    failing = figures()
+    failing["profile"]["errors"] = 3
+    cells = row(report.markdown_table(failing), "profile read")
+    assert cells[1].endswith("(3 failed or timed out)")
+    assert cells[5] == "**missed**"
+    without = figures()
+    del without["profile"]
+    assert "profile read" not in report.markdown_table(without)
+
+
+def test_a_profile_read_measured_on_its_own_says_so() -> None:
+    assert "on its own" not in report.summary(figures())
+    separate = figures()
+    separate["profile"] |= {"finished": "2026-12-06 09:00 UTC", "commit": "def5678"}
+    assert "measured on its own" in report.summary(separate)
+    assert "2026-12-06 09:00 UTC, commit def5678" in report.summary(separate)
 
 
 def test_failed_requests_are_shown() -> None:

@@ -21,6 +21,7 @@ MEMBERS: dict[str, tuple[Path, str]] = {
     "bunri-auth-api": (ROOT / "services/auth-api", "auth_api"),
     "bunri-scan-api": (ROOT / "services/scan-api", "scan_api"),
     "bunri-chat-api": (ROOT / "services/chat-api", "chat_api"),
+    "bunri-my-api": (ROOT / "services/my-api", "my_api"),
     "bunri-storage-worker": (ROOT / "workers/storage", "storage_worker"),
     "bunri-ai-worker": (ROOT / "workers/ai", "ai_worker"),
 }

@@ -20,7 +20,9 @@ from auth_api.settings import AuthApiSettings
 from bunri.settings import BunriSettings
 from bunri_programs.reaper.settings import ReaperSettings
 from bunri_programs.relay import RelaySettings
+from bunri_programs.weekly_reports import WeeklyReportSettings
 from chat_api.settings import ChatApiSettings
+from my_api.settings import MyApiSettings
 from scan_api.settings import ScanApiSettings
 from storage_worker.settings import StorageWorkerSettings
 from tests.deploy import compose
@@ -40,17 +42,20 @@ DEPLOYABLES: dict[str, Deployable] = {
     "auth-api": Deployable("services/auth-api", AuthApiSettings),
     "scan-api": Deployable("services/scan-api", ScanApiSettings),
     "chat-api": Deployable("services/chat-api", ChatApiSettings),
+    "my-api": Deployable("services/my-api", MyApiSettings),
     "storage-worker": Deployable("workers/storage", StorageWorkerSettings),
     "ai-worker": Deployable("workers/ai", AiWorkerSettings),
     "migrate": Deployable("programs", BunriSettings),  # bunri db upgrade
     "reaper": Deployable("programs", ReaperSettings),
     "outbox-relay": Deployable("programs", RelaySettings),
+    "weekly-reports": Deployable("programs", WeeklyReportSettings),
 }
 
 API_PORT_FIELDS = {
     "auth-api": "auth_api_port",
     "scan-api": "scan_api_port",
     "chat-api": "chat_api_port",
+    "my-api": "my_api_port",
 }
 
 

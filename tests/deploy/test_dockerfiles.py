@@ -44,6 +44,7 @@ IMPORTED_BY_NAME: dict[str, list[str]] = {
     "services/auth-api": ["auth_api.app"],
     "services/scan-api": ["scan_api.app"],
     "services/chat-api": ["chat_api.app"],
+    "services/my-api": ["my_api.app"],
     "workers/storage": ["storage_worker.app"],
     "workers/ai": ["ai_worker.app"],
 }

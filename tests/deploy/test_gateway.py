@@ -1,7 +1,8 @@
 """The gateway (infra/nginx/nginx.conf) against compose and the code: every upstream is a compose
 service listening on that port, every route each service serves reaches it, the routing agrees
-with standalone mode's and with DESIGN.md section 1, SSE is unbuffered, the chat WebSocket is
-upgraded, and the gateway's own errors are the platform's JSON."""
+with standalone mode's and with DESIGN.md section 1, SSE and the export are unbuffered, the chat
+WebSocket is upgraded, photos fit under the body ceiling, and the gateway's own errors are the
+platform's JSON."""
 
 from __future__ import annotations
 
@@ -16,9 +17,13 @@ from fastapi.routing import APIRoute, APIWebSocketRoute
 
 from auth_api.app import create_app as create_auth_app
 from auth_api.settings import AuthApiSettings
+from bunri.storage import profile_photo_key
 from bunri_programs.standalone.gateway import SERVICE_PREFIXES
 from chat_api.app import create_app as create_chat_app
 from chat_api.settings import ChatApiSettings
+from my_api.app import MULTIPART_OVERHEAD_BYTES as MY_API_MULTIPART_OVERHEAD_BYTES
+from my_api.app import create_app as create_my_app
+from my_api.settings import MyApiSettings
 from scan_api.app import MULTIPART_OVERHEAD_BYTES
 from scan_api.app import create_app as create_scan_app
 from scan_api.settings import ScanApiSettings
@@ -36,9 +41,20 @@ DESIGN_ROUTES = {
     "/api/v1/guides": "scan-api",
     "/api/v1/chat/ws": "chat-api",  # WebSocket
     "/api/v1/chat/conversations": "chat-api",
+    "/api/v1/my/profile": "my-api",
+    "/api/v1/my/profile/photo": "my-api",
+    "/api/v1/my/export": "my-api",  # a long stream
 }
 # Paths that belong to no service, though they start like one.
-UNROUTED = ["/", "/api/v1/authx", "/api/v1/scansx", "/api/v1/chatty", "/.well-knownx", "/api"]
+UNROUTED = [
+    "/",
+    "/api/v1/authx",
+    "/api/v1/scansx",
+    "/api/v1/chatty",
+    "/api/v1/myself",
+    "/.well-knownx",
+    "/api",
+]
 
 
 @cache
@@ -48,6 +64,7 @@ def service_apps() -> dict[str, FastAPI]:
         "auth-api": create_auth_app(AuthApiSettings(signing_key=ed25519_pem(), log_json=False)),
         "scan-api": create_scan_app(ScanApiSettings(log_json=False)),
         "chat-api": create_chat_app(ChatApiSettings(log_json=False)),
+        "my-api": create_my_app(MyApiSettings(log_json=False)),
     }
 
 
@@ -163,6 +180,21 @@ def test_live_progress_is_passed_on_unbuffered() -> None:
     assert _seconds(nginx.effective(location, "proxy_read_timeout")) > 2 * keepalive
 
 
+def test_the_export_is_passed_on_unbuffered() -> None:
+    """GET /api/v1/my/export streams everything stored about a person as it reads it: buffered,
+    a long export would wait whole in nginx (or spill to a temporary file) before the first
+    byte reached the client."""
+    location = nginx.location_for("/api/v1/my/export")
+    assert location is not None
+    assert nginx.upstream_of(location) == "my_api"
+    assert ["off"] in location.directives("proxy_buffering"), "the export would be buffered"
+    assert _seconds(nginx.effective(location, "proxy_read_timeout")) >= 60
+    # Only the export: the rest of my-api (small JSON answers) keeps nginx's buffering.
+    profile = nginx.location_for("/api/v1/my/profile")
+    assert profile is not None
+    assert nginx.effective(profile, "proxy_buffering") in ([], [["on"]])
+
+
 def test_the_chat_websocket_is_upgraded() -> None:
     location = nginx.location_for("/api/v1/chat/ws")
     assert location is not None
@@ -208,6 +240,19 @@ def test_the_body_ceiling_is_above_scan_apis_own_limit() -> None:
     )
 
 
+def test_the_body_ceiling_is_above_my_apis_profile_photo_limit() -> None:
+    location = nginx.location_for("/api/v1/my/profile/photo")
+    assert location is not None
+    assert nginx.upstream_of(location) == "my_api"
+    (ceiling,) = nginx.effective(location, "client_max_body_size")
+    env = container_env("my-api")
+    limit = int(env.get("BUNRI_MAX_IMAGE_BYTES", MyApiSettings().max_image_bytes))
+    assert _bytes(ceiling[0]) >= limit + MY_API_MULTIPART_OVERHEAD_BYTES, (
+        "nginx would refuse a profile photo my-api accepts, with its own error instead of "
+        "image_too_large"
+    )
+
+
 def test_the_gateways_own_errors_are_the_platforms_json() -> None:
     server = nginx.server()
     pages = {
@@ -247,13 +292,20 @@ def test_the_one_base_url_is_port_8080() -> None:
 
 
 def test_scan_images_are_read_through_the_base_url() -> None:
-    """scan-api signs image URLs for the public base URL; the gateway passes the bucket's path
-    to MinIO, for reads only, with the client's Host (it is signed) and without its bearer."""
+    """scan-api and my-api sign image URLs for the public base URL; the gateway passes the
+    bucket's path to MinIO, for reads only, with the client's Host (it is signed) and without
+    its bearer."""
     scan_api = container_env("scan-api")
     auth_api = container_env("auth-api")
     assert scan_api["BUNRI_S3_ENDPOINT_URL"] == auth_api["BUNRI_PUBLIC_BASE_URL"]
     bucket = scan_api["BUNRI_S3_BUCKET"]
     assert container_env("storage-worker")["BUNRI_S3_BUCKET"] == bucket
+    my_api = container_env("my-api")
+    assert my_api["BUNRI_S3_ENDPOINT_URL"] == auth_api["BUNRI_PUBLIC_BASE_URL"]
+    assert my_api["BUNRI_S3_BUCKET"] == bucket
+    photo = nginx.location_for(f"/{bucket}/{profile_photo_key(uuid.UUID(int=6), 1, 512)}")
+    assert photo is not None
+    assert nginx.upstream_of(photo) == "minio"
     location = nginx.location_for(f"/{bucket}/scans/{uuid.UUID(int=5)}/original.jpg")
     assert location is not None
     assert nginx.upstream_of(location) == "minio"

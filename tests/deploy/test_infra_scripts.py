@@ -122,7 +122,7 @@ def test_minio_init_uses_only_what_compose_gives_it() -> None:
 
 def test_the_platforms_s3_account_is_allowed_its_bucket_only() -> None:
     bucket = compose.services()["minio-init"]["environment"]["BUCKET"]
-    for service in ("scan-api", "storage-worker"):
+    for service in ("scan-api", "my-api", "storage-worker"):
         assert compose.services()[service]["environment"]["BUNRI_S3_BUCKET"] == bucket
     policy = json.loads((MINIO / "bunri-scans-policy.json").read_text())
     resources = {
@@ -130,7 +130,16 @@ def test_the_platforms_s3_account_is_allowed_its_bucket_only() -> None:
     }
     assert resources == {f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"}
     actions = {action for statement in policy["Statement"] for action in statement["Action"]}
-    assert actions == {"s3:GetObject", "s3:PutObject", "s3:ListBucket"}
+    # Reads (scan-api, my-api), writes, deletes and lists (the storage worker: images, profile
+    # photos, account erasure).
+    assert actions == {
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "s3:DeleteObjectVersion",
+        "s3:ListBucket",
+        "s3:ListBucketVersions",
+    }
     assert {"APP_ACCESS_KEY", "APP_SECRET_KEY"} <= set(
         compose.services()["minio-init"]["environment"]
     )

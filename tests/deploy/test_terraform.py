@@ -18,7 +18,9 @@ import crossplane  # type: ignore[import-untyped]
 import pytest
 import yaml
 
-from bunri.storage import scan_object_key
+import ai_worker.main
+import storage_worker.main
+from bunri.storage import profile_photo_key, profile_photo_prefix, scan_object_key
 from tests.deploy import terraform as tf
 from tests.deploy.compose import ROOT
 from tests.deploy.dockerfiles import console_scripts
@@ -36,18 +38,26 @@ ROLES = ("api", "worker-storage", "worker-ai", "broker", "data")
 S3_ROLES = {"api", "worker-storage"}
 # The processes each role runs (tests/deploy/stack.py's names), whose settings its variables set.
 ROLE_PROCESSES = {
-    "api": ("auth-api", "scan-api", "chat-api", "migrate", "reaper"),
+    "api": ("auth-api", "scan-api", "chat-api", "my-api", "migrate", "reaper", "weekly-reports"),
     "worker-storage": ("storage-worker",),
     "worker-ai": ("ai-worker",),
 }
 # What each ObjectStore method needs from S3 (bunri.storage.store.S3ObjectStore).
 STORE_METHOD_ACTIONS = {
-    "put": "s3:PutObject",
-    "put_if_absent": "s3:PutObject",  # put_object with If-None-Match: still s3:PutObject
-    "get": "s3:GetObject",
-    "exists": "s3:GetObject",  # head_object is authorised by s3:GetObject
-    "download_url": "s3:GetObject",  # a presigned GET is checked against the signer's grants
+    "put": ("s3:PutObject",),
+    "put_if_absent": ("s3:PutObject",),  # put_object with If-None-Match: still s3:PutObject
+    "get": ("s3:GetObject",),
+    "exists": ("s3:GetObject",),  # head_object is authorised by s3:GetObject
+    "download_url": ("s3:GetObject",),  # a presigned GET is checked against the signer's grants
+    "delete": ("s3:DeleteObject",),  # DeleteObjects checks s3:DeleteObject for each key
+    "list_keys": ("s3:ListBucket",),  # ListObjectsV2 is authorised on the bucket, by s3:prefix
+    # ListObjectVersions, then DeleteObjects naming versions (s3:DeleteObjectVersion each).
+    "purge": ("s3:ListBucketVersions", "s3:DeleteObjectVersion"),
 }
+# Authorised on the bucket itself, by s3:prefix.
+BUCKET_ACTIONS = {"s3:ListBucket", "s3:ListBucketVersions"}
+# The key prefixes of bunri.storage's objects: scan images and profile photos.
+IMAGE_PREFIXES = ("scans/", "profiles/")
 WORLD = {"0.0.0.0/0", "::/0"}
 
 
@@ -348,18 +358,50 @@ def test_only_the_storage_worker_and_the_api_touch_s3() -> None:
             assert grants, f"{role} cannot reach the bucket"
         else:
             assert grants == {}, f"{role} has S3 permissions: {grants}"
-    assert s3_grants("worker-storage").keys() == {"s3:PutObject"}
+    assert s3_grants("worker-storage").keys() == {
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "s3:DeleteObjectVersion",
+        "s3:ListBucket",
+        "s3:ListBucketVersions",
+    }
+    # The APIs read and sign URLs; only the storage worker deletes.
     assert s3_grants("api").keys() == {"s3:GetObject"}
 
 
-def test_s3_grants_are_scoped_to_the_buckets_scan_objects() -> None:
+def test_the_image_prefixes_are_those_of_bunri_storage() -> None:
+    user = uuid.uuid4()
+    keys = [
+        scan_object_key(uuid.uuid4(), "original", "image/jpeg"),
+        profile_photo_key(user, 1, 512),
+        profile_photo_prefix(user),
+    ]
+    for key in keys:
+        assert key.startswith(IMAGE_PREFIXES), f"{key} is outside the prefixes IAM grants"
+
+
+def test_s3_grants_are_scoped_to_the_buckets_image_keys() -> None:
+    objects = sorted(f"${{var.bucket_arn}}/{prefix}*" for prefix in IMAGE_PREFIXES)
     for role in S3_ROLES:
-        for action, resources in s3_grants(role).items():
-            assert "*" not in action, f"{role}: wildcard action {action}"
-            for resource in resources:
-                arn = resolve_locals(resource)
-                assert arn.startswith("${var.bucket_arn}/"), f"{role}: {action} on {arn}"
-                assert arn == "${var.bucket_arn}/scans/*"
+        for document in role_policies()[role]:
+            for statement in allowed_statements(document):
+                actions = [a for a in statement["actions"] if a.lower().startswith("s3:")]
+                if not actions:
+                    continue
+                assert len(actions) == len(statement["actions"]), f"{role}: S3 with other actions"
+                for action in actions:
+                    assert "*" not in action, f"{role}: wildcard action {action}"
+                arns = sorted(resolve_locals(resource) for resource in statement["resources"])
+                if set(actions) <= BUCKET_ACTIONS:
+                    # Listing is authorised on the bucket itself: limited to the image prefixes.
+                    assert arns == ["${var.bucket_arn}"], f"{role}: {actions} on {arns}"
+                    (condition,) = statement["condition"]
+                    assert condition["test"] == "StringLike"
+                    assert condition["variable"] == "s3:prefix"
+                    assert sorted(condition["values"]) == sorted(f"{p}*" for p in IMAGE_PREFIXES)
+                else:
+                    assert not BUCKET_ACTIONS & set(actions), f"{role}: list with object actions"
+                    assert arns == objects, f"{role}: {actions} on {arns}"
 
 
 def test_no_node_role_is_granted_wildcard_actions() -> None:
@@ -396,15 +438,21 @@ def store_methods_used(source_root: Path) -> set[str]:
 
 
 @pytest.mark.parametrize(
-    ("role", "source"),
-    [("worker-storage", "workers/storage/src"), ("api", "services/scan-api/src")],
+    ("role", "sources"),
+    [
+        ("worker-storage", ["workers/storage/src"]),
+        ("api", ["services/scan-api/src", "services/my-api/src"]),
+    ],
 )
-def test_s3_grants_are_exactly_what_the_code_calls(role: str, source: str) -> None:
-    methods = store_methods_used(ROOT / source)
-    assert methods, f"no ObjectStore call found under {source}: update this check"
+def test_s3_grants_are_exactly_what_the_code_calls(role: str, sources: list[str]) -> None:
+    methods: set[str] = set()
+    for source in sources:
+        used = store_methods_used(ROOT / source)
+        assert used, f"no ObjectStore call found under {source}: update this check"
+        methods |= used
     unknown = methods - STORE_METHOD_ACTIONS.keys()
-    assert not unknown, f"{source} calls {unknown}: map them to S3 actions here and in IAM"
-    needed = {STORE_METHOD_ACTIONS[method] for method in methods}
+    assert not unknown, f"{sources} call {unknown}: map them to S3 actions here and in IAM"
+    needed = {action for method in methods for action in STORE_METHOD_ACTIONS[method]}
     assert set(s3_grants(role)) == needed
 
 
@@ -425,7 +473,18 @@ def test_every_worker_role_has_a_group_scaled_on_its_queues_depth() -> None:
         if call["source"] == "./modules/worker_asg"
     }
     assert calls.keys() == {"worker-storage", "worker-ai"}
-    assert calls["worker-storage"]["queue_names"] == ["scan.image_upload"]
+    # Each group scales on exactly the queues its worker consumes (the -Q its entry point passes).
+    consumed = {
+        "worker-storage": storage_worker.main.QUEUES,
+        "worker-ai": ai_worker.main.QUEUES,
+    }
+    for role, queue_list in consumed.items():
+        assert set(calls[role]["queue_names"]) == set(queue_list.split(",")), role
+    assert set(calls["worker-storage"]["queue_names"]) == {
+        "scan.image_upload",
+        "my.profile_photos",
+        "my.account_erasure",
+    }
     assert set(calls["worker-ai"]["queue_names"]) == {"scan.ai_analysis", "chat.batch"}
     for call in calls.values():
         assert set(call["queue_names"]) <= queues
@@ -695,7 +754,7 @@ def test_application_units_start_the_roles_console_scripts(
             assert command in scripts, f"{role}: {unit} runs {command}, not a console script"
             started.add(command)
     expected = {
-        "api": {"bunri", "bunri-auth-api", "bunri-scan-api", "bunri-chat-api"},
+        "api": {"bunri", "bunri-auth-api", "bunri-scan-api", "bunri-chat-api", "bunri-my-api"},
         "worker-storage": {"bunri-storage-worker"},
         "worker-ai": {"bunri-ai-worker"},
     }[role]
@@ -745,7 +804,12 @@ def test_api_gateway_routes_every_service_prefix(rendered: dict[str, Any], tmp_p
     conf = tmp_path / "bunri.conf"
     conf.write_text(written_files(rendered, "api")["/etc/nginx/sites-available/bunri"])
     locations = nginx_locations(conf)
-    upstream_for_service = {"auth-api": "auth_api", "scan-api": "scan_api", "chat-api": "chat_api"}
+    upstream_for_service = {
+        "auth-api": "auth_api",
+        "scan-api": "scan_api",
+        "chat-api": "chat_api",
+        "my-api": "my_api",
+    }
     for service, prefixes in SERVICE_PREFIXES.items():
         for prefix in prefixes:
             probes = [prefix + "/x", prefix + "/x/events"]
@@ -755,6 +819,18 @@ def test_api_gateway_routes_every_service_prefix(rendered: dict[str, Any], tmp_p
                 assert route(locations, probe) == upstream_for_service[service], probe
     assert route(locations, "/readyz") == "scan_api"
     assert route(locations, "/nothing") is None
+    # As in compose's gateway: the export streams through, unbuffered.
+    assert route(locations, "/api/v1/my/export") == "my_api"
+    parsed = crossplane.parse(str(conf), single=True, comments=False, check_ctx=False)
+    (server,) = [entry for entry in parsed["config"][0]["parsed"] if entry["directive"] == "server"]
+    (export,) = [
+        entry
+        for entry in server["block"]
+        if entry["directive"] == "location" and entry["args"] == ["=", "/api/v1/my/export"]
+    ]
+    assert ["off"] in [
+        item["args"] for item in export["block"] if item["directive"] == "proxy_buffering"
+    ]
 
 
 def nginx_locations(conf: Path) -> list[tuple[str, str, str | None]]:

@@ -34,17 +34,6 @@ from tests.support.scans import node_files, scan_settings
 
 
 @pytest.fixture(scope="session")
-def storage_worker(
-    pipeline_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[subprocess.Popen[bytes]]:
-    folder = tmp_path_factory.mktemp("storage-worker")
-    log = folder / "worker.log"
-    env = pipeline_env | node_files(folder) | {"BUNRI_STORAGE_WORKER_CONCURRENCY": "20"}
-    with worker_process([str(BIN / "bunri-storage-worker")], env=env, log_path=log) as process:
-        yield process
-
-
-@pytest.fixture(scope="session")
 def ai_worker(
     pipeline_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[subprocess.Popen[bytes]]:

@@ -6,6 +6,7 @@ the reaper as a process."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import os
 import signal
@@ -121,9 +122,11 @@ class Supervised:
 def versioned_bucket(s3_endpoint: str) -> str:
     bucket = f"bunri-crash-{os.environ.get('PYTEST_XDIST_WORKER', 'gw0')}"
     s3 = s3_client(s3_endpoint)
-    s3.create_bucket(
-        Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "ap-northeast-2"}
-    )
+    # Session-scoped in each test folder that imports it: the first of them makes it.
+    with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
+        s3.create_bucket(
+            Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "ap-northeast-2"}
+        )
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     return bucket
 
@@ -193,14 +196,14 @@ class Workers:
             },
         )
 
-    def reaper(self) -> subprocess.Popen[bytes]:
+    def reaper(self, **extra: str) -> subprocess.Popen[bytes]:
         folder = self.folder / "reaper"
         folder.mkdir(exist_ok=True)
         log_path = folder / "reaper.log"
         with log_path.open("ab") as log:
             process = subprocess.Popen(
                 [str(BIN / "bunri"), "reaper"],
-                env={**os.environ, **self.env},
+                env={**os.environ, **self.env, **extra},
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,

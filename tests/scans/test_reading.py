@@ -26,34 +26,13 @@ from tests.scans.helpers import (
     s3_keys,
     s3_object,
 )
-from tests.support.pictures import photo
+from tests.support.pictures import gps_photo, photo
 from tests.support.scans import submit, wait_until_done
 from tests.support.users import new_user
 
 SCANS = "/api/v1/scans"
 # Fixed so that every xdist worker collects the same parameter ids.
 UNKNOWN_SCAN = "8e1c6a52-0000-4000-8000-000000000404"
-GPS_IFD = 0x8825
-ORIENTATION = 0x0112
-
-
-def gps_photo(orientation: int = 6) -> bytes:
-    """A photo taken turned, with the camera's GPS position and more in its EXIF."""
-    exif = Image.Exif()
-    exif[0x010F] = "BunriCam"
-    exif[0x0110] = "bunri-secret-camera"
-    exif[ORIENTATION] = orientation
-    exif[GPS_IFD] = {
-        1: "N",
-        2: (37.0, 33.0, 31.337),
-        3: "E",
-        4: (126.0, 58.0, 42.4242),
-        29: "2024:05:01",
-    }
-    data = photo(640, 480, exif=exif)
-    sent = Image.open(io.BytesIO(data)).getexif()
-    assert sent.get_ifd(GPS_IFD)[2] == (37.0, 33.0, 31.337)  # the upload really carries it
-    return data
 
 
 def mean_difference(a: Image.Image, b: Image.Image) -> float:

@@ -14,12 +14,14 @@ from fastapi import FastAPI
 from auth_api.app import create_app as create_auth_app
 from bunri.web.pagination import InvalidCursor, Page, PageRequest, decode_cursor, encode_cursor
 from chat_api.app import create_app as create_chat_app
+from my_api.app import create_app as create_my_app
 from scan_api.app import create_app as create_scan_app
 
 APPS: dict[str, Callable[[], FastAPI]] = {
     "auth-api": create_auth_app,
     "scan-api": create_scan_app,
     "chat-api": create_chat_app,
+    "my-api": create_my_app,
 }
 # Collections that are not pages of rows: a JSON Web Key Set's `keys` (RFC 7517), and the whole
 # disposal taxonomy (a fixed document, served with an ETag).
@@ -64,6 +66,7 @@ def test_every_list_is_one_newest_first_page_with_a_cursor(
         "auth-api": [],
         "scan-api": ["/api/v1/scans"],
         "chat-api": ["/api/v1/chat/conversations"],
+        "my-api": [],  # a person's own resources: none is a list of rows yet
     }
     assert lists == expected[service]
 

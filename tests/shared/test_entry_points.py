@@ -16,7 +16,11 @@ BIN = Path(sys.executable).parent
 
 @pytest.mark.parametrize(
     ("script", "port_variable"),
-    [("bunri-scan-api", "BUNRI_SCAN_API_PORT"), ("bunri-chat-api", "BUNRI_CHAT_API_PORT")],
+    [
+        ("bunri-scan-api", "BUNRI_SCAN_API_PORT"),
+        ("bunri-chat-api", "BUNRI_CHAT_API_PORT"),
+        ("bunri-my-api", "BUNRI_MY_API_PORT"),
+    ],
 )
 def test_services_start_and_answer_health_checks(
     script: str,

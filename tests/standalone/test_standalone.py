@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.support.pictures import photo
@@ -83,6 +84,29 @@ def test_a_photo_gets_its_class_and_guide(standalone: dict[str, str], tmp_path: 
     # The embedded object store holds the stripped original and the thumbnail.
     stored = sorted(path.name for path in (Path(standalone["STATE"]) / "objects").rglob("*.jpg"))
     assert stored == ["original.jpg", "thumbnail.jpg"]
+
+
+def test_every_service_answers_at_the_one_base_url(standalone: dict[str, str]) -> None:
+    """Each API of SERVICE_PREFIXES is served in the one process (its OpenAPI document under its
+    own prefix), and my-api reads the demo account's profile on the embedded database."""
+    from bunri_programs.standalone.gateway import SERVICE_PREFIXES
+
+    base_url = standalone["BASE_URL"]
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        for service, prefixes in SERVICE_PREFIXES.items():
+            prefix = next(prefix for prefix in prefixes if prefix.startswith("/api/"))
+            document = client.get(f"{prefix}/openapi.json")
+            assert document.status_code == 200, (service, document.text)
+            assert document.json()["info"]["title"].endswith(service), service
+        login = json.loads((Path(standalone["STATE"]) / "demo-login.json").read_text())
+        tokens = client.post("/api/v1/auth/login", json=login)
+        assert tokens.status_code == 200, tokens.text
+        bearer = {"Authorization": f"Bearer {tokens.json()['access_token']}"}
+        profile = client.get("/api/v1/my/profile", headers=bearer)
+        assert profile.status_code == 200, profile.text
+        assert profile.json()["email"] == login["email"]
+        version = profile.json()["version"]
+        assert profile.headers["etag"] == f'"{version}"'
 
 
 def test_a_file_that_is_no_photo_is_refused_clearly(
@@ -160,3 +184,44 @@ def test_without_its_extra_it_names_what_to_install(tmp_path: Path) -> None:
     assert "lacks chat_api, storage_worker: install bunri-programs[standalone]" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "state").exists()
+
+
+def bunri_my(env: dict[str, str], *arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            str(BIN / "bunri"),
+            "my",
+            *arguments,
+            "--base-url",
+            env["BASE_URL"],
+            "--state-dir",
+            env["STATE"],
+        ],
+        env={**os.environ, **env, "COLUMNS": "120"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_bunri_my_changes_the_profile_and_exports_everything(
+    standalone: dict[str, str], tmp_path: Path
+) -> None:
+    """The demo account's own page through the CLI, on the embedded SQLite: a change, a read,
+    and the export of the scan the first test made."""
+    changed = bunri_my(standalone, "profile", "--nickname", "분리왕", "--region", "11/11680")
+    assert changed.returncode == 0, changed.stdout + changed.stderr
+    profile = json.loads(changed.stdout)
+    assert profile["nickname"] == "분리왕"
+    assert profile["region"]["district"]["name"] == "강남구"
+    read = bunri_my(standalone, "profile")
+    assert json.loads(read.stdout)["version"] == profile["version"]
+    refused = bunri_my(standalone, "profile", "--region", "11/26440")
+    assert refused.returncode == 1
+    assert "unknown_region" in refused.stderr
+    into = tmp_path / "me.json"
+    exported = bunri_my(standalone, "export", "-o", str(into))
+    assert exported.returncode == 0, exported.stdout + exported.stderr
+    document = json.loads(into.read_bytes())
+    assert document["account"]["nickname"] == "분리왕"
+    assert document["profile"]["district_code"] == "11680"

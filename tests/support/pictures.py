@@ -7,6 +7,9 @@ import random
 
 from PIL import Image, ImageDraw
 
+GPS_IFD = 0x8825
+ORIENTATION = 0x0112
+
 
 def photo(
     width: int = 640,
@@ -38,3 +41,22 @@ def photo_of_size(target_bytes: int) -> bytes:
         if len(data) >= target_bytes * 0.9:
             return data
         width = int(width * (target_bytes / len(data)) ** 0.5) + 16
+
+
+def gps_photo(orientation: int = 6) -> bytes:
+    """A photo taken turned, with the camera's GPS position and more in its EXIF."""
+    exif = Image.Exif()
+    exif[0x010F] = "BunriCam"
+    exif[0x0110] = "bunri-secret-camera"
+    exif[ORIENTATION] = orientation
+    exif[GPS_IFD] = {
+        1: "N",
+        2: (37.0, 33.0, 31.337),
+        3: "E",
+        4: (126.0, 58.0, 42.4242),
+        29: "2024:05:01",
+    }
+    data = photo(640, 480, exif=exif)
+    sent = Image.open(io.BytesIO(data)).getexif()
+    assert sent.get_ifd(GPS_IFD)[2] == (37.0, 33.0, 31.337)  # the upload really carries it
+    return data

@@ -2,8 +2,9 @@
 
 For operators: `db` (migrations), `broker` (the queue topology), `journal` (a worker node's
 journal), `feedback export`, `reaper`, `relay`, `worker alive` (the workers' liveness probe) and
-`standalone`; for users, the client: `login`, `scan`, `chat`. Installed workspace packages add
-their own commands through `bunri.commands` entry points (the AI worker's `train` and `evaluate`).
+`standalone`; for users, the client: `login`, `scan`, `chat`, `my profile`, `my export`.
+Installed workspace packages add their own commands through `bunri.commands` entry points (the
+AI worker's `train` and `evaluate`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import typer
 
 from bunri.settings import BunriSettings
+from bunri_programs.weekly_reports import weekly_reports_app
 
 # SQLAlchemy and Alembic are imported by the commands that use them: `bunri worker alive` runs as
 # a container health check every few seconds, and should not pay a second of imports each time.
@@ -32,6 +34,11 @@ worker = typer.Typer(no_args_is_help=True, help="Celery workers: liveness.")
 app.add_typer(worker, name="worker")
 feedback = typer.Typer(no_args_is_help=True, help="What users said scans really show.")
 app.add_typer(feedback, name="feedback")
+my = typer.Typer(
+    no_args_is_help=True, help="A person's own page: profile and export; the weekly reports."
+)
+app.add_typer(my, name="my")
+my.add_typer(weekly_reports_app, name="weekly-reports")
 
 
 def _add_journal_commands() -> None:
@@ -160,8 +167,9 @@ def declare() -> None:
 
 @app.command()
 def reaper() -> None:
-    """Consume the dead-letter queues: fail each dead-lettered scan with its reason (expired,
-    rejected, poison, queue_full), and fail scans stalled past every retry."""
+    """Consume the dead-letter queues: fail each dead-lettered scan (and batch question, and
+    profile photo) with its reason (expired, rejected, poison, queue_full), fail scans stalled
+    past every retry, and send again the erasures of accounts deleted long ago and still there."""
     from bunri_programs.reaper.run import run_reaper
 
     run_reaper()
@@ -237,9 +245,9 @@ def standalone(
     port: int = typer.Option(8080, help="Port of the one base URL."),
     state_dir: Path = typer.Option(Path(".bunri"), help="Where embedded parts keep their data."),
 ) -> None:
-    """Run the whole platform on this machine: auth-api, scan-api and chat-api behind one base
-    URL, the storage and AI workers, with embedded stand-ins for PostgreSQL, RabbitMQ and S3
-    where they are not configured."""
+    """Run the whole platform on this machine: auth-api, scan-api, chat-api and my-api behind
+    one base URL, the storage and AI workers, with embedded stand-ins for PostgreSQL, RabbitMQ
+    and S3 where they are not configured."""
     from bunri_programs.standalone.run import PARTS, missing_parts, run_standalone
 
     missing = missing_parts()
@@ -362,3 +370,71 @@ def chat(
 def main() -> None:
     add_installed_commands()
     app()
+
+
+@my.command("profile")
+def my_profile(
+    nickname: str | None = typer.Option(None, help="A new nickname."),
+    language: str | None = typer.Option(None, help="ko or en."),
+    region: str | None = typer.Option(
+        None,
+        help="PROVINCE/DISTRICT codes (or PROVINCE alone), e.g. 11/11680 (서울 강남구); "
+        "'none' clears it.",
+    ),
+    base_url: str = typer.Option(DEFAULT_BASE_URL, envvar="BUNRI_BASE_URL"),
+    email: str | None = typer.Option(None, envvar="BUNRI_EMAIL"),
+    password: str | None = typer.Option(None, envvar="BUNRI_PASSWORD"),
+    state_dir: Path = typer.Option(Path(".bunri"), help="Standalone's folder (demo login)."),
+) -> None:
+    """Show your profile; with options, change it first."""
+    import json
+
+    from bunri_programs.client.api import ApiError
+
+    changes: dict[str, Any] = {}
+    if nickname is not None:
+        changes["nickname"] = nickname
+    if language is not None:
+        changes["language"] = language
+    if region is not None:
+        province, _, district = region.partition("/")
+        changes["region"] = (
+            None if region == "none" else {"province": province, "district": district or None}
+        )
+    try:
+        client = _client(base_url, email, password, state_dir)
+        profile = client.update_profile(changes) if changes else client.profile()[0]
+    except ApiError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(json.dumps(profile, ensure_ascii=False, indent=2))
+
+
+@my.command("export")
+def my_export(
+    output: Path = typer.Option(
+        Path("bunri-export.json"), "--output", "-o", help="Where to write it ('-': stdout)."
+    ),
+    base_url: str = typer.Option(DEFAULT_BASE_URL, envvar="BUNRI_BASE_URL"),
+    email: str | None = typer.Option(None, envvar="BUNRI_EMAIL"),
+    password: str | None = typer.Option(None, envvar="BUNRI_PASSWORD"),
+    state_dir: Path = typer.Option(Path(".bunri"), help="Standalone's folder (demo login)."),
+) -> None:
+    """Download everything stored about you as one JSON document."""
+    import sys
+
+    from bunri_programs.client.api import ApiError
+
+    try:
+        client = _client(base_url, email, password, state_dir)
+        if str(output) == "-":
+            client.export(sys.stdout.buffer)
+            return
+        partial = output.with_name(output.name + ".part")
+        with partial.open("wb") as into:
+            written = client.export(into)
+        partial.replace(output)
+    except ApiError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    typer.echo(f"wrote {written} bytes to {output}", err=True)

@@ -1,6 +1,8 @@
-# The scan-image bucket. The storage worker writes `scans/<scan id>/original.<jpg|png>` and
+# The image bucket. The storage worker writes `scans/<scan id>/original.<jpg|png>` and
 # `scans/<scan id>/thumbnail.<jpg|png>` (bunri.storage.scan_object_key) and never overwrites them
-# (conditional puts); scan-api reads them back or hands out presigned GETs. Nothing is public.
+# (conditional puts); scan-api reads them back or hands out presigned GETs. Profile photos go under
+# `profiles/<user id>/<upload>/<size>.jpg` (bunri.storage.profile_photo_key), presigned by my-api;
+# the storage worker deletes both kinds when an account is erased. Nothing is public.
 
 resource "aws_s3_bucket" "this" {
   bucket        = var.bucket_name

@@ -11,7 +11,7 @@ locals {
   # What each application role installs from the workspace and runs. programs is the `bunri`
   # command: migrations and the reaper on API nodes, `bunri worker alive` on worker nodes.
   members = {
-    api              = ["libs/bunri", "programs", "services/auth-api", "services/scan-api", "services/chat-api"]
+    api              = ["libs/bunri", "programs", "services/auth-api", "services/scan-api", "services/chat-api", "services/my-api"]
     "worker-storage" = ["libs/bunri", "programs", "workers/storage"]
     "worker-ai"      = ["libs/bunri", "programs", "workers/ai"]
   }
@@ -63,11 +63,27 @@ locals {
         unit_lines    = local.after_migrations
         service_lines = local.api_service_lines
       }
+      "bunri-my-api" = {
+        description   = "Bunri my-api"
+        type          = "simple"
+        exec_start    = "${local.venv}/bunri-my-api"
+        unit_lines    = local.after_migrations
+        service_lines = local.api_service_lines
+      }
       # Dead letters fail their scans; several reapers (one per API node) share the queues safely.
       "bunri-reaper" = {
         description   = "Bunri reaper (dead-letter queues)"
         type          = "simple"
         exec_start    = "${local.venv}/bunri reaper"
+        unit_lines    = local.after_migrations
+        service_lines = local.api_service_lines
+      }
+      # The last complete week's reports, each hour; one per API node is safe (each report is
+      # written once, by an insert that keeps the first).
+      "bunri-weekly-reports" = {
+        description   = "Bunri weekly reports"
+        type          = "simple"
+        exec_start    = "${local.venv}/bunri my weekly-reports --every 3600"
         unit_lines    = local.after_migrations
         service_lines = local.api_service_lines
       }

@@ -1,9 +1,15 @@
 # One role (and instance profile) per node role. Every role gets SSM Session Manager (no SSH) and
-# the CloudWatch agent, and reads its own SSM parameters. Only two roles touch S3, each with the one
-# action its code calls, on the scan-image keys of one bucket:
-#   worker-storage  s3:PutObject  (S3ObjectStore.put_if_absent: put_object with If-None-Match)
-#   api (scan-api)  s3:GetObject  (S3ObjectStore.get and the presigned GETs it hands out; HEAD
-#                                  is authorised by s3:GetObject too)
+# the CloudWatch agent, and reads its own SSM parameters. Only two roles touch S3, each with the
+# actions its code calls, on the image keys of one bucket (scans/ and profiles/) and nothing else:
+#   worker-storage  s3:PutObject     (S3ObjectStore.put / put_if_absent: scan images, profile photos)
+#                   s3:DeleteObject  (S3ObjectStore.delete: DeleteObjects, account erasure and
+#                                     replaced profile photos)
+#                   s3:ListBucket    (S3ObjectStore.list_keys: ListObjectsV2, on the bucket itself,
+#                                     for the scans/ and profiles/ prefixes only)
+#                   s3:ListBucketVersions, s3:DeleteObjectVersion
+#                                    (S3ObjectStore.purge: an erased account keeps no old version)
+#   api (scan-api,  s3:GetObject     (S3ObjectStore.get and the presigned GETs they hand out; HEAD
+#        my-api)                      is authorised by s3:GetObject too); never a delete
 # The AI worker receives its analysis image inside the task message: no S3 at all.
 
 data "aws_partition" "current" {}
@@ -17,7 +23,10 @@ locals {
   roles        = toset(["api", "worker-storage", "worker-ai", "broker", "data"])
   worker_roles = toset(["worker-storage", "worker-ai"])
 
-  scan_objects_arn = "${var.bucket_arn}/scans/*"
+  # The key layout of bunri.storage: scan_object_key (scans/<scan id>/...) and
+  # profile_photo_key (profiles/<user id>/...).
+  scan_objects_arn    = "${var.bucket_arn}/scans/*"
+  profile_objects_arn = "${var.bucket_arn}/profiles/*"
 
   parameter_arn_prefix = "arn:${local.partition}:ssm:${var.region}:${local.account_id}:parameter"
   # The broker and the data node run no Bunri code: they read only their own path.
@@ -94,12 +103,35 @@ resource "aws_iam_role_policy" "read_parameters" {
 
 data "aws_iam_policy_document" "storage_worker_s3" {
   statement {
-    sid       = "WriteScanImages"
+    sid       = "WriteImages"
     actions   = ["s3:PutObject"]
-    resources = [local.scan_objects_arn]
+    resources = [local.scan_objects_arn, local.profile_objects_arn]
+  }
+
+  # An erased account's scan images and profile photos, every version of them; a replaced
+  # profile photo.
+  statement {
+    sid       = "DeleteImages"
+    actions   = ["s3:DeleteObject", "s3:DeleteObjectVersion"]
+    resources = [local.scan_objects_arn, local.profile_objects_arn]
+  }
+
+  # ListObjectsV2 is authorised on the bucket, not on keys: the prefix condition keeps it to the
+  # image keys (an erasure lists profiles/<user id>/ to find every photo it ever stored).
+  statement {
+    sid       = "ListImages"
+    actions   = ["s3:ListBucket", "s3:ListBucketVersions"]
+    resources = [var.bucket_arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["scans/*", "profiles/*"]
+    }
   }
 }
 
+# The policy names predate profile photos; a new name would replace the policy (a moment without it).
 resource "aws_iam_role_policy" "storage_worker_s3" {
   name   = "write-scan-images"
   role   = aws_iam_role.node["worker-storage"].id
@@ -108,9 +140,9 @@ resource "aws_iam_role_policy" "storage_worker_s3" {
 
 data "aws_iam_policy_document" "api_s3" {
   statement {
-    sid       = "ReadScanImages"
+    sid       = "ReadImages"
     actions   = ["s3:GetObject"]
-    resources = [local.scan_objects_arn]
+    resources = [local.scan_objects_arn, local.profile_objects_arn]
   }
 }
 

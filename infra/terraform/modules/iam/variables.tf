@@ -8,7 +8,7 @@ variable "region" {
 }
 
 variable "bucket_arn" {
-  description = "The scan-image bucket; S3 permissions are limited to its scans/ keys."
+  description = "The image bucket; S3 permissions are limited to its scans/ and profiles/ keys."
   type        = string
 }
 

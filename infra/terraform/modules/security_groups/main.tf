@@ -54,6 +54,8 @@ resource "aws_security_group" "alb" {
   tags = { Name = "${var.name}-alb" }
 }
 
+# The gateway and every API service (my-api too) share these nodes; the services listen on
+# 127.0.0.1 only. The description predates my-api and stays as it is: changing it replaces the group.
 resource "aws_security_group" "api" {
   name        = "${var.name}-api"
   description = "API nodes (gateway, auth-api, scan-api, chat-api): the gateway port from the load balancer only"

@@ -6,7 +6,7 @@ Domain code raises these; the web layer renders them as `{"error": {"code", "mes
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import ClassVar
+from typing import Any, ClassVar
 
 
 class BunriError(Exception):
@@ -14,9 +14,17 @@ class BunriError(Exception):
     code: ClassVar[str] = "bad_request"
     message: ClassVar[str] = "The request could not be processed."
 
-    def __init__(self, message: str | None = None, *, headers: Mapping[str, str] | None = None):
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ):
         self.detail = message or self.message
         self.headers = dict(headers or {})
+        # More members of the error object, beside code and message (a conflict's current state).
+        self.extra = dict(extra or {})
         super().__init__(self.detail)
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import structlog
@@ -66,3 +68,16 @@ def configure_logging(*, service: str, level: str = "INFO", json: bool = True) -
 def get_logger(name: str | None = None, **initial: Any) -> structlog.stdlib.BoundLogger:
     logger: structlog.stdlib.BoundLogger = structlog.stdlib.get_logger(name, **initial)
     return logger
+
+
+@contextmanager
+def without_context(*names: str) -> Iterator[None]:
+    """Log lines inside leave out these bound names (an audit line that must not name a person);
+    they are bound again after."""
+    bound = structlog.contextvars.get_contextvars()
+    removed = {name: bound[name] for name in names if name in bound}
+    structlog.contextvars.unbind_contextvars(*removed)
+    try:
+        yield
+    finally:
+        structlog.contextvars.bind_contextvars(**removed)

@@ -63,6 +63,15 @@ class BunriSettings(BaseSettings):
         "(up to redis_pool_timeout_seconds) instead of failing.",
     )
     redis_pool_timeout_seconds: float = Field(default=5.0, gt=0)
+    cache_redis_url: str | None = Field(
+        default=None,
+        description="The Redis of caches (the profile's); unset: redis_url. Apart in "
+        "production: a cache may evict (allkeys-lru), the revocations in redis_url must not.",
+    )
+
+    @property
+    def caches_redis_url(self) -> str:
+        return self.cache_redis_url or self.redis_url
 
     auth_issuer: str = "bunri-auth"
     auth_audience: str = "bunri-api"

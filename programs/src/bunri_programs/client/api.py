@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import httpx
 
@@ -79,7 +79,8 @@ class BunriClient:
             if self._tokens is None:
                 raise ApiError(401, "token_missing", "Not signed in; run `bunri login`.")
             headers = {"Authorization": f"Bearer {self._tokens['access_token']}"}
-            response = self._http.request(method, path, headers=headers, **kwargs)
+            headers |= kwargs.get("headers") or {}
+            response = self._http.request(method, path, **(kwargs | {"headers": headers}))
             if response.status_code == 401 and attempt == 0 and self._refresh():
                 continue
             return response
@@ -113,6 +114,49 @@ class BunriClient:
         _raise_for(response)
         body: dict[str, Any] = response.json()
         return body
+
+    def profile(self) -> tuple[dict[str, Any], str]:
+        """The profile and its ETag."""
+        response = self._authorized("GET", "/api/v1/my/profile")
+        _raise_for(response)
+        body: dict[str, Any] = response.json()
+        return body, response.headers["ETag"]
+
+    def update_profile(self, changes: dict[str, Any]) -> dict[str, Any]:
+        """Apply `changes` (a merge patch) to the profile as it is now; a change made elsewhere
+        in between is read again and the patch re-applied on top of it, a few times at most."""
+        _, etag = self.profile()
+        for _ in range(3):
+            response = self._authorized(
+                "PATCH", "/api/v1/my/profile", json=changes, headers={"If-Match": etag}
+            )
+            if response.status_code != 412:
+                break
+            etag = response.headers["ETag"]
+        _raise_for(response)
+        body: dict[str, Any] = response.json()
+        return body
+
+    def export(self, into: IO[bytes]) -> int:
+        """Write everything stored about the person into `into` as it streams; how many bytes."""
+        for attempt in range(2):
+            if self._tokens is None:
+                raise ApiError(401, "token_missing", "Not signed in; run `bunri login`.")
+            headers = {"Authorization": f"Bearer {self._tokens['access_token']}"}
+            with self._http.stream(
+                "GET", "/api/v1/my/export", headers=headers, timeout=None
+            ) as response:
+                if response.status_code == 401 and attempt == 0 and self._refresh():
+                    continue
+                if not response.is_success:
+                    response.read()
+                    _raise_for(response)
+                written = 0
+                for chunk in response.iter_bytes():
+                    into.write(chunk)
+                    written += len(chunk)
+                return written
+        raise AssertionError("unreachable")
 
     def events(self, scan_id: str) -> Iterator[Event]:
         """The scan's progress events as they happen, resuming after a dropped connection."""

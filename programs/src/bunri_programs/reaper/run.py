@@ -9,17 +9,24 @@ import contextlib
 import signal
 import threading
 import time
+import uuid
 from datetime import timedelta
 from types import FrameType
 
 import kombu
+import redis
 from kombu.message import Message
 
 from bunri.heartbeat import Heartbeat
+from bunri.ids import uuid7
 from bunri.logging import configure_logging, get_logger
 from bunri.messaging.kombu_topology import dead_letter_queues, declare_topology
+from bunri.messaging.protocol import TaskCall
+from bunri.messaging.tasks import ERASE_ACCOUNT
+from bunri.messaging.topology import TASK_EXCHANGE
 from bunri.metrics.messaging import DEAD_LETTERS
 from bunri.metrics.server import serve_worker_metrics
+from bunri.profiles import SyncProfileCache
 from bunri.tracing import TRACEPARENT_HEADER, bound_span, start_span
 from bunri.worker.durable import DATABASE_UNAVAILABLE
 from bunri.worker.ledger import create_ledger
@@ -33,7 +40,10 @@ log = get_logger(__name__)
 class ReaperProcess:
     def __init__(self, settings: ReaperSettings) -> None:
         self._settings = settings
-        self._reaper = Reaper(create_ledger(settings, pool_size=2))
+        cache = redis.Redis.from_url(
+            settings.caches_redis_url, socket_timeout=5, socket_connect_timeout=5
+        )
+        self._reaper = Reaper(create_ledger(settings, pool_size=2), SyncProfileCache(cache))
         self._stopped = threading.Event()
         self._last_sweep = 0.0
         self._heartbeat = Heartbeat(settings.heartbeat_file, settings.heartbeat_interval_seconds)
@@ -104,8 +114,33 @@ class ReaperProcess:
         self._last_sweep = time.monotonic()
         try:
             self._reaper.sweep(timedelta(minutes=self._settings.scan_stalled_after_minutes))
+            self._reaper.sweep_photos(timedelta(minutes=self._settings.photo_stalled_after_minutes))
+            overdue = self._reaper.overdue_erasures(
+                timedelta(minutes=self._settings.erasure_overdue_minutes)
+            )
         except DATABASE_UNAVAILABLE as exc:
             log.warning("sweep skipped: database unavailable", error=type(exc).__name__)
+            return
+        if overdue:
+            self._resend_erasures(overdue)
+
+    def _resend_erasures(self, users: list[uuid.UUID]) -> None:
+        with kombu.Connection(self._settings.broker_url) as connection:
+            producer = connection.Producer()
+            for user_id in users:
+                message = TaskCall(ERASE_ACCOUNT, user_id, {"erasure_id": str(uuid7())}).message()
+                producer.publish(
+                    message.body,
+                    exchange=TASK_EXCHANGE,
+                    routing_key=message.routing_key,
+                    headers=message.headers,
+                    content_type=message.content_type,
+                    content_encoding=message.content_encoding,
+                    priority=message.priority,
+                    delivery_mode=2,
+                    retry=True,
+                )
+        log.warning("overdue erasures sent again", count=len(users))
 
 
 def run_reaper() -> None:

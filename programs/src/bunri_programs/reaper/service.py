@@ -1,4 +1,5 @@
-"""What a dead letter means for its subject: the scan it carried fails with the reason."""
+"""What a dead letter means for its subject: the scan it carried fails with the reason, and so do
+a batch question and a profile photo; an erasure is never given up (the sweep sends it again)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,22 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bunri.chat.batch import fail_job
 from bunri.db.base import utcnow
-from bunri.db.models import Scan, ScanStatus
+from bunri.db.models import PhotoStatus, Profile, Scan, ScanStatus, User
 from bunri.logging import get_logger
 from bunri.messaging.dead_letters import MESSAGES, dead_letter_reason
 from bunri.messaging.protocol import task_arguments
-from bunri.messaging.tasks import ANALYZE_SCAN, ANSWER_CHAT_BATCH, STORE_SCAN_IMAGE
+from bunri.messaging.tasks import (
+    ANALYZE_SCAN,
+    ANSWER_CHAT_BATCH,
+    ERASE_ACCOUNT,
+    STORE_PROFILE_PHOTO,
+    STORE_SCAN_IMAGE,
+)
+from bunri.profiles import SyncProfileCache
 from bunri.worker.ledger import ScanLedger
 
 log = get_logger(__name__)
@@ -48,8 +56,8 @@ def read_dead_letter(
         if args:
             subject = str(args[0])
     if subject is None and ":" in task_id:
-        # Our task ids are "<task name>:<scan id>".
-        subject = task_id.rsplit(":", 1)[1]
+        # Our task ids are "<task name>:<subject id>[:<unit>]".
+        subject = task_id.split(":")[-1 if task_id.count(":") == 1 else -2]
     return DeadLetter(task_name, task_id, subject, dead_letter_reason(headers))
 
 
@@ -66,12 +74,16 @@ def _text(value: Any) -> str:
 
 
 class Reaper:
-    def __init__(self, ledger: ScanLedger) -> None:
+    def __init__(self, ledger: ScanLedger, profile_cache: SyncProfileCache | None = None) -> None:
+        """`profile_cache`: on the caches' Redis (default: the ledger's)."""
         self._ledger = ledger
+        self._profile_cache = profile_cache or SyncProfileCache(ledger.redis)
         self._handlers: dict[str, Callable[[DeadLetter], str]] = {
             STORE_SCAN_IMAGE: self._fail_scan,
             ANALYZE_SCAN: self._fail_scan,
             ANSWER_CHAT_BATCH: self._fail_batch_job,
+            STORE_PROFILE_PHOTO: self._fail_profile_photo,
+            ERASE_ACCOUNT: self._erasure_lost,
         }
 
     def handle(self, dead: DeadLetter) -> str:
@@ -99,6 +111,85 @@ class Reaper:
         outcome = f"failed:{dead.reason}" if failed else "already_finished"
         log.info("dead letter reaped", job_id=str(job_id), reason=dead.reason, outcome=outcome)
         return outcome
+
+    def _fail_profile_photo(self, dead: DeadLetter) -> str:
+        user_id = _subject_id(dead)
+        # Its unit of work is "<upload>.<token>".
+        upload = dead.task_id.rsplit(":", 1)[-1].split(".")[0]
+        if user_id is None or not upload.isdigit():
+            return "no_subject"
+        with self._ledger.sessions() as session:
+            version = session.execute(
+                update(Profile)
+                .where(
+                    Profile.user_id == user_id,
+                    Profile.photo_upload == int(upload),
+                    Profile.photo_status == PhotoStatus.PROCESSING,
+                )
+                .values(
+                    photo_status=PhotoStatus.FAILED,
+                    photo_error=dead.reason,
+                    version=Profile.version + 1,
+                    updated_at=utcnow(),
+                )
+                .returning(Profile.version)
+            ).scalar_one_or_none()
+            session.commit()
+        if version is None:
+            return "already_finished"
+        self._profile_cache.written(user_id, version)
+        log.info("dead letter reaped", reason=dead.reason, outcome="photo_failed")
+        return f"failed:{dead.reason}"
+
+    def sweep_photos(self, stalled_after: timedelta, limit: int = 500) -> int:
+        """Fail profile photos `processing` for longer than `stalled_after` (past the queue's TTL
+        and every retry): whatever lost their task, the profile no longer says it is coming."""
+        cutoff = utcnow() - stalled_after
+        with self._ledger.sessions() as session:
+            stalled = session.execute(
+                update(Profile)
+                .where(
+                    Profile.photo_status == PhotoStatus.PROCESSING,
+                    Profile.updated_at < cutoff,
+                    Profile.user_id.in_(
+                        select(Profile.user_id)
+                        .where(
+                            Profile.photo_status == PhotoStatus.PROCESSING,
+                            Profile.updated_at < cutoff,
+                        )
+                        .limit(limit)
+                    ),
+                )
+                .values(
+                    photo_status=PhotoStatus.FAILED,
+                    photo_error=STALLED,
+                    version=Profile.version + 1,
+                    updated_at=utcnow(),
+                )
+                .returning(Profile.user_id, Profile.version)
+            ).all()
+            session.commit()
+        for user_id, version in stalled:
+            self._profile_cache.written(user_id, version)
+        if stalled:
+            log.warning("stalled profile photos failed", count=len(stalled))
+        return len(stalled)
+
+    def _erasure_lost(self, dead: DeadLetter) -> str:
+        # Never dropped for good: the account still carries `deleted_at`, and `overdue_erasures`
+        # finds it and sends its erasure again.
+        log.error("erasure dead-lettered; it will be sent again", reason=dead.reason)
+        return "resent_later"
+
+    def overdue_erasures(self, overdue_after: timedelta, limit: int = 100) -> list[uuid.UUID]:
+        """Accounts asked to be deleted longer ago than `overdue_after` and still there."""
+        cutoff = utcnow() - overdue_after
+        with self._ledger.sessions() as session:
+            return list(
+                session.scalars(
+                    select(User.id).where(User.deleted_at < cutoff).order_by(User.id).limit(limit)
+                )
+            )
 
     def sweep(self, stalled_after: timedelta, limit: int = 500) -> int:
         """Fail scans that have not moved for `stalled_after` (beyond every queue TTL and retry),

@@ -19,6 +19,7 @@ SERVICE_PREFIXES: dict[str, tuple[str, ...]] = {
     "auth-api": ("/api/v1/auth", "/.well-known"),
     "scan-api": ("/api/v1/scans", "/api/v1/guides"),
     "chat-api": ("/api/v1/chat",),
+    "my-api": ("/api/v1/my",),
 }
 
 

@@ -1,5 +1,6 @@
-"""Start everything on one machine: migrate, spawn the two workers, serve auth-api, scan-api and
-chat-api behind one base URL, make sure a demo account exists, and print how to use it."""
+"""Start everything on one machine: migrate, spawn the two workers, serve auth-api, scan-api,
+chat-api and my-api behind one base URL, make sure a demo account exists, and print how to use
+it."""
 
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from bunri_programs.client.credentials import demo_login_path, save_tokens
 log = get_logger(__name__)
 
 # What it serves and starts: the packages of bunri-programs[standalone].
-PARTS = ("auth_api", "scan_api", "chat_api", "storage_worker", "ai_worker")
+PARTS = ("auth_api", "scan_api", "chat_api", "my_api", "storage_worker", "ai_worker")
 DEMO_EMAIL = "demo@bunri.example"
 RABBITMQ = "amqp://guest:guest@127.0.0.1:5672//"
 POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/bunri"
@@ -237,6 +238,7 @@ def _gateway() -> Any:
     from auth_api.app import create_app as create_auth_app
     from bunri_programs.standalone.gateway import SERVICE_PREFIXES, PathRouter
     from chat_api.app import create_app as create_chat_app
+    from my_api.app import create_app as create_my_app
     from scan_api.app import create_app as create_scan_app
 
     return PathRouter(
@@ -244,6 +246,7 @@ def _gateway() -> Any:
             (SERVICE_PREFIXES["auth-api"], create_auth_app()),
             (SERVICE_PREFIXES["scan-api"], create_scan_app()),
             (SERVICE_PREFIXES["chat-api"], create_chat_app()),
+            (SERVICE_PREFIXES["my-api"], create_my_app()),
         ]
     )
 

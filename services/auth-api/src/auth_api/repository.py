@@ -37,6 +37,12 @@ async def lock_refresh_token(session: AsyncSession, digest: bytes) -> RefreshTok
     )
 
 
+async def account_deleted(session: AsyncSession, user_id: uuid.UUID) -> bool:
+    """Whether the account asked to be deleted (it is being erased)."""
+    deleted_at = await session.scalar(select(User.deleted_at).where(User.id == user_id))
+    return deleted_at is not None
+
+
 async def revoke_refresh_family(session: AsyncSession, family_id: uuid.UUID, at: datetime) -> None:
     await session.execute(
         update(RefreshToken)

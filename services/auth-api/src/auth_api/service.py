@@ -110,6 +110,9 @@ class AuthService:
             raise RefreshTokenReused()
         if stored.expires_at <= now:
             raise RefreshTokenExpired()
+        # A token minted by a refresh that raced the account's deletion outlives its revocation.
+        if await repository.account_deleted(session, stored.user_id):
+            raise RefreshTokenInvalid()
         stored.used_at = now
         return await self._issue_pair(session, stored.user_id, family_id=stored.family_id)
 

@@ -18,6 +18,7 @@ from bunri.web.errors import documented_errors
 from bunri.web.middleware import add_to_access_log
 from bunri.web.openapi import event_stream_response
 from bunri.web.pagination import PageRequestDep
+from bunri.web.uploads import image_form_body
 from scan_api import repository, service
 from scan_api.deps import EventHubDep, ObjectStoreDep, ScanServiceDep, ScanSettingsDep
 from scan_api.errors import ImageNotStored
@@ -34,26 +35,7 @@ from scan_api.uploads import read_upload
 
 router = APIRouter(prefix=SCANS_PATH, tags=["scans"])
 
-_UPLOAD_SCHEMA = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "required": ["image"],
-                    "properties": {
-                        "image": {
-                            "type": "string",
-                            "format": "binary",
-                            "description": "JPEG, PNG, WebP or HEIC/HEIF, at most 10 MiB",
-                        },
-                        "note": {"type": "string", "maxLength": 500},
-                    },
-                }
-            }
-        },
-    },
+_UPLOAD_SCHEMA = image_form_body(note={"type": "string", "maxLength": 500}) | {
     "parameters": [
         {
             "name": "Idempotency-Key",

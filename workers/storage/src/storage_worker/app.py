@@ -3,6 +3,7 @@ be chosen on the command line, so that patching happens before anything is impor
 
 from __future__ import annotations
 
+import redis
 from celery.signals import worker_init
 
 from bunri.once import once
@@ -33,6 +34,24 @@ def writes() -> DurableScanWrites:
 @once
 def object_store() -> ObjectStore:
     return create_object_store(settings)
+
+
+@once
+def redis_client() -> redis.Redis:
+    return _bounded_redis(settings.redis_url)
+
+
+@once
+def cache_redis_client() -> redis.Redis:
+    """The caches' Redis (`cache_redis_url`), where my-api reads profiles."""
+    if settings.cache_redis_url is None:
+        return redis_client()
+    return _bounded_redis(settings.cache_redis_url)
+
+
+def _bounded_redis(url: str) -> redis.Redis:
+    # Bounded like every call a worker makes: a Redis that stops answering must not hang a task.
+    return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
 
 
 upkeep = Upkeep(journal, writes, settings)

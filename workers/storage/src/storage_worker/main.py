@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import os
 
-from bunri.messaging.topology import IMAGE_UPLOAD
+from bunri.messaging.topology import ACCOUNT_ERASURE, IMAGE_UPLOAD, PROFILE_PHOTOS
 from bunri.worker.launch import exec_celery_worker
 from storage_worker.settings import StorageWorkerSettings
 
-QUEUE = IMAGE_UPLOAD.name
+QUEUES = ",".join(queue.name for queue in (IMAGE_UPLOAD, PROFILE_PHOTOS, ACCOUNT_ERASURE))
 
 
 def main() -> None:
@@ -24,7 +24,7 @@ def main() -> None:
         "storage_worker.app",
         pool="eventlet",
         concurrency=settings.storage_worker_concurrency,
-        queue=QUEUE,
+        queue=QUEUES,
         name="storage",
         log_level=settings.log_level,
     )

@@ -54,7 +54,7 @@ class StorageService:
         self._journal = journal
         # Decoding holds a whole bitmap and can crash the process: a few at a time, and a task
         # suspected of crashing it alone.
-        self._decode_slots = decode_slots or Slots(settings.image_decode_concurrency)
+        self.decode_slots = decode_slots or Slots(settings.image_decode_concurrency)
 
     def store(self, task: TaskRecord, scan_id: uuid.UUID, image: bytes) -> str:
         """How it ended: `stored`, `failed:<code>`, or why there was nothing to do."""
@@ -97,7 +97,7 @@ class StorageService:
         return "stored"
 
     def _normalize(self, task: TaskRecord, image: bytes) -> NormalizedImage:
-        with self._decode_slots.for_task(suspect=task.suspect), self._journal.hazard(task.task_id):
+        with self.decode_slots.for_task(suspect=task.suspect), self._journal.hazard(task.task_id):
             crash_if_marked(image, task, self._settings)
             return run_off_hub(
                 normalize,

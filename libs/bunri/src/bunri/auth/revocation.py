@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 
 from redis.asyncio import Redis
 
@@ -25,6 +26,13 @@ class RevocationStore:
         """Refuse every access token of a sign-in session (logout, refresh-token reuse)."""
         if ttl_seconds > 0:
             await self._redis.set(_SESSION + str(session_id), b"1", ex=ttl_seconds)
+
+    async def revoke_sessions(self, session_ids: Iterable[uuid.UUID], ttl_seconds: int) -> None:
+        """`revoke_session` for many at once, in one round trip (an account being deleted)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for session_id in session_ids:
+                pipe.set(_SESSION + str(session_id), b"1", ex=ttl_seconds)
+            await pipe.execute()
 
     async def is_revoked(self, token_id: str, session_id: uuid.UUID) -> bool:
         # One round trip for both checks: EXISTS counts the keys that exist.

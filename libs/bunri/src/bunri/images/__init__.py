@@ -15,8 +15,10 @@ from bunri.images.errors import (
 from bunri.images.inspect import ImageInfo, inspect_image, inspect_upload
 from bunri.images.media_types import MediaType, sniff_media_type
 from bunri.images.normalize import NormalizedImage, normalize
+from bunri.images.portrait import PORTRAIT_SIZES, square_portraits
 
 __all__ = [
+    "PORTRAIT_SIZES",
     "ImageCorrupt",
     "ImageError",
     "ImageInfo",
@@ -29,4 +31,5 @@ __all__ = [
     "inspect_upload",
     "normalize",
     "sniff_media_type",
+    "square_portraits",
 ]

@@ -22,7 +22,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
@@ -265,6 +265,25 @@ class Journal:
                 f"DELETE FROM tasks WHERE updated_at < ? AND state IN ({placeholders})",  # noqa: S608
                 (cutoff, *states),
             ).rowcount
+        return int(deleted)
+
+    def forget_subjects(self, subjects: Sequence[str], *, including: str | None = None) -> int:
+        """Forget every record about these subjects (an erased person's), except what a live
+        process is running now; and the task `including` (the erasure itself), whatever its state.
+        How many went."""
+        active = ("running", "hazard", "forwarding")
+        deleted = 0
+        with self._write() as db:
+            for start in range(0, len(subjects), 500):
+                batch = list(subjects[start : start + 500])
+                marks = ",".join("?" * len(batch))
+                deleted += db.execute(
+                    f"DELETE FROM tasks WHERE subject IN ({marks})"  # noqa: S608
+                    " AND state NOT IN (?, ?, ?)",
+                    (*batch, *active),
+                ).rowcount
+            if including is not None:
+                deleted += db.execute("DELETE FROM tasks WHERE task_id = ?", (including,)).rowcount
         return int(deleted)
 
     def close(self) -> None:

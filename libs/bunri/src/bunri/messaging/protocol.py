@@ -57,10 +57,14 @@ class TaskCall:
     task_name: str
     subject_id: uuid.UUID
     kwargs: Mapping[str, Any] = field(default_factory=dict)
+    # Which unit of work about the subject, for a subject that has several one after another
+    # (a person's successive photo uploads).
+    unit: str | None = None
 
     @property
     def task_id(self) -> str:
-        return f"{self.task_name}:{self.subject_id}"
+        base = f"{self.task_name}:{self.subject_id}"
+        return base if self.unit is None else f"{base}:{self.unit}"
 
     @property
     def args(self) -> list[str]:

@@ -3,16 +3,27 @@ code (which keeps the APIs free of the workers' heavy imports)."""
 
 from __future__ import annotations
 
-from bunri.messaging.topology import AI_ANALYSIS, CHAT_BATCH, IMAGE_UPLOAD, WorkQueue
+from bunri.messaging.topology import (
+    ACCOUNT_ERASURE,
+    AI_ANALYSIS,
+    CHAT_BATCH,
+    IMAGE_UPLOAD,
+    PROFILE_PHOTOS,
+    WorkQueue,
+)
 
 STORE_SCAN_IMAGE = "scan.store_image"
 ANALYZE_SCAN = "scan.analyze"
 ANSWER_CHAT_BATCH = "chat.answer_batch"
+STORE_PROFILE_PHOTO = "my.profile_photo"
+ERASE_ACCOUNT = "my.erase_account"
 
 TASK_QUEUES: dict[str, WorkQueue] = {
     STORE_SCAN_IMAGE: IMAGE_UPLOAD,
     ANALYZE_SCAN: AI_ANALYSIS,
     ANSWER_CHAT_BATCH: CHAT_BATCH,
+    STORE_PROFILE_PHOTO: PROFILE_PHOTOS,
+    ERASE_ACCOUNT: ACCOUNT_ERASURE,
 }
 
 # What each task's first argument is: the name its log lines give it.
@@ -20,4 +31,6 @@ TASK_SUBJECTS: dict[str, str] = {
     STORE_SCAN_IMAGE: "scan_id",
     ANALYZE_SCAN: "scan_id",
     ANSWER_CHAT_BATCH: "job_id",
+    STORE_PROFILE_PHOTO: "user_id",
+    ERASE_ACCOUNT: "user_id",
 }

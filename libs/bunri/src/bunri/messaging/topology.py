@@ -58,7 +58,17 @@ IMAGE_UPLOAD = WorkQueue(
 )
 AI_ANALYSIS = WorkQueue("scan.ai_analysis", max_length=5_000, message_ttl_ms=3_600_000)
 CHAT_BATCH = WorkQueue("chat.batch", max_length=1_000, message_ttl_ms=600_000)
-WORK_QUEUES = (IMAGE_UPLOAD, AI_ANALYSIS, CHAT_BATCH)
+PROFILE_PHOTOS = WorkQueue(
+    "my.profile_photos",
+    max_length=10_000,
+    message_ttl_ms=3_600_000,
+    max_length_bytes=1024**3,
+    lazy=True,
+)
+# Small messages that must never be refused for want of room (photos have their own queue): a
+# week outlives any outage, and past it the reaper sends an erasure again.
+ACCOUNT_ERASURE = WorkQueue("my.account_erasure", max_length=100_000, message_ttl_ms=604_800_000)
+WORK_QUEUES = (IMAGE_UPLOAD, AI_ANALYSIS, CHAT_BATCH, PROFILE_PHOTOS, ACCOUNT_ERASURE)
 
 # Dead letters wait for the reaper; they are kept on disk and bounded so a stopped reaper cannot
 # exhaust the broker (past the bound the oldest dead letter goes first).

@@ -27,9 +27,11 @@ _HTTP_CODES = {
     405: "method_not_allowed",
     406: "not_acceptable",
     409: "conflict",
+    412: "precondition_failed",
     413: "body_too_large",
     415: "unsupported_media_type",
     422: "validation_error",
+    428: "precondition_required",
     429: "rate_limited",
     503: "service_unavailable",
 }
@@ -51,7 +53,7 @@ def error_response(
 
 async def _bunri_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, BunriError)
-    return error_response(exc.status_code, exc.code, exc.detail, exc.headers or None)
+    return error_response(exc.status_code, exc.code, exc.detail, exc.headers or None, **exc.extra)
 
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:

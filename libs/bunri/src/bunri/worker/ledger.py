@@ -40,6 +40,10 @@ class ScanLedger:
         self.sessions = sessions
         self._redis = redis_client
 
+    @property
+    def redis(self) -> redis.Redis:
+        return self._redis
+
     def get(self, scan_id: uuid.UUID) -> Scan | None:
         with self.sessions() as session:
             return session.get(Scan, scan_id)

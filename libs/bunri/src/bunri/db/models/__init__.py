@@ -10,11 +10,13 @@ from bunri.db.models.chat import (
     Conversation,
 )
 from bunri.db.models.outbox_message import OutboxMessage
+from bunri.db.models.profile import PhotoStatus, Profile
 from bunri.db.models.refresh_token import RefreshToken
 from bunri.db.models.scan import Scan, ScanStatus
 from bunri.db.models.scan_feedback import ScanFeedback
 from bunri.db.models.social_account import SocialAccount
 from bunri.db.models.user import User
+from bunri.db.models.weekly_report import WeeklyReport
 
 __all__ = [
     "AnswerState",
@@ -25,10 +27,13 @@ __all__ = [
     "ChatRole",
     "Conversation",
     "OutboxMessage",
+    "PhotoStatus",
+    "Profile",
     "RefreshToken",
     "Scan",
     "ScanFeedback",
     "ScanStatus",
     "SocialAccount",
     "User",
+    "WeeklyReport",
 ]

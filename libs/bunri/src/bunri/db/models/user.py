@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import String
@@ -19,6 +20,8 @@ class User(UUIDPrimaryKey, Timestamps, Base):
     # NULL for accounts that only ever signed in through a social provider.
     password_hash: Mapped[str | None] = mapped_column(String(255))
     nickname: Mapped[str] = mapped_column(String(50))
+    # Set when the person asks to leave; the erasure job then removes the row and all it owns.
+    deleted_at: Mapped[datetime | None]
 
     social_accounts: Mapped[list[SocialAccount]] = relationship(
         back_populates="user", cascade="all, delete-orphan", lazy="raise"
