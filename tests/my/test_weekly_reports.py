@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
 from bunri.db.base import utcnow
-from bunri.db.models import BatchStatus, ChatBatchJob, OutboxMessage, WeeklyReport
+from bunri.db.models import BatchKind, BatchStatus, ChatBatchJob, OutboxMessage, WeeklyReport
 from bunri.guides import load_taxonomy
 from bunri.messaging.errors import BrokerUnavailable, QueueFull
 from bunri.messaging.protocol import TaskMessage
@@ -356,6 +356,7 @@ async def test_the_model_writes_the_report_once_its_job_is_answered(
     for user in (korean, english):
         assert rows[user].chat_job_id == jobs[user].id
         assert jobs[user].status is BatchStatus.QUEUED
+        assert jobs[user].kind == BatchKind.WEEKLY_REPORT  # the AI worker writes it as a report
         assert jobs[user].scan_id is None
     # The question carries the figures, in the person's language.
     async with engine.connect() as connection:

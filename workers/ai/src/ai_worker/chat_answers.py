@@ -1,5 +1,6 @@
 """Answering a queued chat question (`chat.batch`): the same grounding as the live chat, the model
-when one is configured, else the guide-only answer; written once, by compare-and-set."""
+when one is configured, else the guide-only answer; written once, by compare-and-set. A weekly
+report job is the model's to write, from its figures; without a model it fails (`no_model`)."""
 
 from __future__ import annotations
 
@@ -9,14 +10,15 @@ from functools import cached_property
 from typing import Any
 
 import openai
+from openai.types.chat import ChatCompletionMessageParam
 from sqlalchemy.orm import Session, sessionmaker
 
 from ai_worker.settings import AiWorkerSettings
-from bunri.chat.batch import complete_job
+from bunri.chat.batch import complete_job, fail_job
 from bunri.chat.compose import compose_from_guides
 from bunri.chat.grounding import Source, guide_index
-from bunri.chat.prompts import Prompt, model_messages
-from bunri.db.models import BatchStatus, ChatBatchJob, Scan, ScanStatus
+from bunri.chat.prompts import Prompt, model_messages, report_messages
+from bunri.db.models import BatchKind, BatchStatus, ChatBatchJob, Scan, ScanStatus
 from bunri.logging import get_logger
 
 log = get_logger(__name__)
@@ -42,11 +44,19 @@ class BatchAnswerer:
         if job.status is not BatchStatus.QUEUED:
             return f"skipped:{job.status}"
         sources, scan_result = self._grounding(job)
-        prompt = Prompt(job.question, sources, scan_result=scan_result)
-        if self._settings.llm_base_url:
-            text = self._ask_model(prompt)
+        if job.kind is BatchKind.WEEKLY_REPORT:
+            if not self._settings.llm_base_url:
+                # The guides alone write no report: the template's text stays the report.
+                failed = fail_job(
+                    self._sessions, job_id, "no_model", "No model is configured to write it."
+                )
+                return "failed:no_model" if failed else "already_finished"
+            text = self._ask_model(report_messages(job.question, sources))
+        elif self._settings.llm_base_url:
+            prompt = Prompt(job.question, sources, scan_result=scan_result)
+            text = self._ask_model(model_messages(prompt))
         else:
-            text = compose_from_guides(sources, prompt.english)
+            text = compose_from_guides(sources, Prompt(job.question, sources).english)
         answered = complete_job(
             self._sessions, job_id, text, [source.as_api() for source in sources]
         )
@@ -91,11 +101,11 @@ class BatchAnswerer:
             max_retries=0,  # the task retries connection failures, with backoff
         )
 
-    def _ask_model(self, prompt: Prompt) -> str:
+    def _ask_model(self, messages: list[ChatCompletionMessageParam]) -> str:
         try:
             completion = self._model.chat.completions.create(
                 model=self._settings.llm_model,
-                messages=model_messages(prompt),
+                messages=messages,
                 max_tokens=self._settings.llm_max_tokens,
             )
         except openai.APIStatusError as exc:

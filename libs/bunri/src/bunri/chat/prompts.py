@@ -1,5 +1,6 @@
 """What the model is told: how to answer, the guides it must stay within, the scan's result when
-the question is about one, the conversation so far, and the question."""
+the question is about one, the conversation so far, and the question; or, for a weekly report,
+how to write it from the figures."""
 
 from __future__ import annotations
 
@@ -16,6 +17,14 @@ SYSTEM = (
     "from the disposal guides given below; if they do not cover the question, say so plainly "
     "instead of guessing. Be brief and practical: what to do, in order. Answer in the language "
     "of the question. End with the guide you used, as (출처: <guide>) or (Source: <guide>)."
+)
+
+REPORT_SYSTEM = (
+    "You are Bunri, a companion for household waste separation in Korea (분리배출). Write the "
+    "person's weekly sorting report from the figures they give you: warm and short, in the "
+    "language they ask for, with every figure exactly as given (invent none, change none). A tip "
+    "may come only from the disposal guides below; without one, give no tip. No headings, no "
+    "lists, no source line."
 )
 
 
@@ -52,6 +61,15 @@ def model_messages(prompt: Prompt) -> list[ChatCompletionMessageParam]:
             messages.append({"role": "user", "content": text})
     messages.append({"role": "user", "content": prompt.question})
     return messages
+
+
+def report_messages(request: str, sources: list[Source]) -> list[ChatCompletionMessageParam]:
+    """A weekly report to write: `request` holds the figures and the language to write in."""
+    context = [guide_text(source) for source in sources] or ["(no guide)"]
+    return [
+        {"role": "system", "content": REPORT_SYSTEM + "\n\n" + "\n\n".join(context)},
+        {"role": "user", "content": request},
+    ]
 
 
 def guide_text(source: Source) -> str:

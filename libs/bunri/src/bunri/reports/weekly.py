@@ -29,7 +29,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bunri.db.base import utcnow
-from bunri.db.models import BatchStatus, ChatBatchJob, Profile, Scan, User, WeeklyReport
+from bunri.db.models import BatchKind, BatchStatus, ChatBatchJob, Profile, Scan, User, WeeklyReport
 from bunri.guides import UnknownClass, load_taxonomy
 from bunri.ids import uuid7
 from bunri.logging import get_logger
@@ -473,6 +473,7 @@ async def _queue_model_jobs(
                     figures[report.user_id], languages[report.user_id], week_start
                 ),
                 "scan_id": None,
+                "kind": BatchKind.WEEKLY_REPORT,
                 "status": BatchStatus.QUEUED,
                 "created_at": now,
                 "updated_at": now,

@@ -3,6 +3,7 @@
 from bunri.db.base import Base
 from bunri.db.models.chat import (
     AnswerState,
+    BatchKind,
     BatchStatus,
     ChatBatchJob,
     ChatMessage,
@@ -21,6 +22,7 @@ from bunri.db.models.weekly_report import WeeklyReport
 __all__ = [
     "AnswerState",
     "Base",
+    "BatchKind",
     "BatchStatus",
     "ChatBatchJob",
     "ChatMessage",

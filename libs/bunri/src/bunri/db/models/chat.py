@@ -82,6 +82,14 @@ class BatchStatus(StrEnum):
     FAILED = "failed"
 
 
+class BatchKind(StrEnum):
+    # A person's question, answered from the guides (by the model, or the guides alone).
+    QUESTION = "question"
+    # A weekly report for the model to write from the figures it is given; without a model
+    # there is nothing to write (the report's template stays).
+    WEEKLY_REPORT = "weekly_report"
+
+
 class ChatBatchJob(UUIDPrimaryKey, Timestamps, Base):
     """A question answered through the `chat.batch` queue, not a live socket; written once, by
     compare-and-set on `status` (a late or duplicated answer changes nothing)."""
@@ -91,6 +99,9 @@ class ChatBatchJob(UUIDPrimaryKey, Timestamps, Base):
 
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     question: Mapped[str] = mapped_column(Text)
+    kind: Mapped[BatchKind] = mapped_column(
+        _enum(BatchKind), default=BatchKind.QUESTION, server_default=BatchKind.QUESTION.value
+    )
     scan_id: Mapped[uuid.UUID | None]
     status: Mapped[BatchStatus] = mapped_column(_enum(BatchStatus), default=BatchStatus.QUEUED)
     answer: Mapped[str | None] = mapped_column(Text)
