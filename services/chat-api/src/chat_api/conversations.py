@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from bunri.db.base import utcnow
 from bunri.db.models import AnswerState, ChatMessage, ChatRole, Conversation, Scan, ScanStatus
 from bunri.ids import uuid7
+from bunri.messaging.events import DomainEvent, record_event_async
+from bunri.messaging.topology import CHAT_ANSWERED
 from bunri.scans.ownership import ScanNotFound
 from chat_api.errors import ConversationNotFound, MessageInProgress
 
@@ -46,6 +48,7 @@ class Question:
 
 @dataclass(frozen=True, slots=True)
 class Turn:
+    user_id: uuid.UUID
     conversation_id: uuid.UUID
     answer_id: uuid.UUID
     history: list[tuple[str, str]]
@@ -100,7 +103,9 @@ class ConversationStore:
                 if question.client_msg_id:
                     earlier = await _answer_to(connection, conversation_id, question.client_msg_id)
                     if earlier is not None:
-                        return Turn(conversation_id, earlier.id, [], None, earlier)
+                        return Turn(
+                            question.user_id, conversation_id, earlier.id, [], None, earlier
+                        )
                 history = await self._history(connection, conversation_id)
             try:
                 await connection.execute(
@@ -117,7 +122,7 @@ class ConversationStore:
             except IntegrityError as exc:
                 # Its client id is taken by a question whose answer is not written yet.
                 raise MessageInProgress() from exc
-        return Turn(conversation_id, uuid7(), history, scan_result)
+        return Turn(question.user_id, conversation_id, uuid7(), history, scan_result)
 
     async def save_answer(
         self,
@@ -129,7 +134,11 @@ class ConversationStore:
         usage: dict[str, Any] | None = None,
         error_code: str | None = None,
     ) -> None:
-        async with self._autocommit.connect() as connection:
+        answered = state is AnswerState.COMPLETE
+        # A whole answer is a `chat.answered` event, in the same transaction; anything else is
+        # one statement, needing no BEGIN and COMMIT.
+        engine = self._engine if answered else self._autocommit
+        async with engine.begin() as connection:
             await connection.execute(
                 _INSERT_MESSAGE,
                 {
@@ -143,6 +152,14 @@ class ConversationStore:
                     "error_code": error_code,
                 },
             )
+            if answered:
+                event = DomainEvent(
+                    CHAT_ANSWERED,
+                    turn.user_id,
+                    turn.answer_id,
+                    {"conversation_id": str(turn.conversation_id), "path": "live"},
+                )
+                await record_event_async(connection, event)
 
     async def _touch_conversation(
         self, connection: AsyncConnection, question: Question

@@ -32,10 +32,12 @@ from bunri.ids import uuid7
 from bunri.images import ImageInfo, inspect_upload
 from bunri.logging import get_logger
 from bunri.messaging.errors import BrokerUnavailable
+from bunri.messaging.events import DomainEvent, record_event_async
 from bunri.messaging.outbox import keep_in_outbox
 from bunri.messaging.protocol import TaskCall, TaskMessage
 from bunri.messaging.publisher import Publisher
 from bunri.messaging.tasks import STORE_SCAN_IMAGE
+from bunri.messaging.topology import SCAN_FEEDBACK
 from bunri.scans.ownership import owned_scan
 from scan_api import repository
 from scan_api.errors import (
@@ -260,7 +262,21 @@ async def give_feedback(
         },
     )
     # A replacement keeps the row's first created_at: only a fresh row carries this one.
-    return GivenFeedback(feedback, created=feedback.created_at == now)
+    created = feedback.created_at == now
+    event = DomainEvent(
+        SCAN_FEEDBACK,
+        user_id,
+        scan.id,
+        {
+            "correct_major": major,
+            "correct_middle": middle,
+            "predicted_middle": predicted.get("middle"),
+            "predicted_unsure": predicted.get("unsure"),
+            "first": created,
+        },
+    )
+    await record_event_async(session, event)
+    return GivenFeedback(feedback, created=created)
 
 
 async def read_feedback(

@@ -9,7 +9,9 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bunri.db.base import utcnow
-from bunri.db.models import BatchStatus, ChatBatchJob
+from bunri.db.models import BatchKind, BatchStatus, ChatBatchJob
+from bunri.messaging.events import DomainEvent, record_event
+from bunri.messaging.topology import CHAT_ANSWERED
 
 
 def complete_job(
@@ -25,12 +27,21 @@ def fail_job(sessions: sessionmaker[Session], job_id: uuid.UUID, code: str, mess
 
 
 def _finish(sessions: sessionmaker[Session], job_id: uuid.UUID, **values: Any) -> bool:
-    """Whether this write ended the job (False: it had ended already, or does not exist)."""
+    """Whether this write ended the job (False: it had ended already, or does not exist). A
+    question answered is a `chat.answered` event, in the same transaction."""
     with sessions() as session:
-        result = session.execute(
+        ended = session.execute(
             update(ChatBatchJob)
             .where(ChatBatchJob.id == job_id, ChatBatchJob.status == BatchStatus.QUEUED)
             .values(completed_at=utcnow(), updated_at=utcnow(), **values)
-        )
+            .returning(ChatBatchJob.user_id, ChatBatchJob.kind, ChatBatchJob.status)
+        ).first()
+        if (
+            ended is not None
+            and ended.status is BatchStatus.COMPLETED
+            and ended.kind is BatchKind.QUESTION
+        ):
+            event = DomainEvent(CHAT_ANSWERED, ended.user_id, job_id, {"path": "batch"})
+            record_event(session, event)
         session.commit()
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return ended is not None

@@ -3,30 +3,39 @@
 
 from __future__ import annotations
 
-from kombu import Connection, Exchange, Queue
+from kombu import Connection, Exchange, Queue, binding
 
 from bunri.messaging.topology import (
     DEAD_LETTER_ARGUMENTS,
     DEAD_LETTER_EXCHANGE,
+    EXCHANGE_TYPES,
     TASK_EXCHANGE,
     WORK_QUEUES,
+    WorkQueue,
 )
 
-task_exchange = Exchange(TASK_EXCHANGE, type="direct", durable=True)
-dead_letter_exchange = Exchange(DEAD_LETTER_EXCHANGE, type="direct", durable=True)
+exchanges = {name: Exchange(name, type=kind, durable=True) for name, kind in EXCHANGE_TYPES.items()}
+task_exchange = exchanges[TASK_EXCHANGE]
+dead_letter_exchange = exchanges[DEAD_LETTER_EXCHANGE]
 
 
 def kombu_queues() -> list[Queue]:
-    return [
-        Queue(
-            queue.name,
-            task_exchange,
-            routing_key=queue.name,
-            durable=True,
-            queue_arguments=queue.arguments(),
-        )
-        for queue in WORK_QUEUES
-    ]
+    return [_queue(queue) for queue in WORK_QUEUES]
+
+
+def _queue(queue: WorkQueue) -> Queue:
+    if queue.routing_keys:
+        # An events queue: bound once per event type it takes.
+        keys = queue.routing_keys
+        bindings = [binding(exchanges[queue.exchange], routing_key=key) for key in keys]
+        return Queue(queue.name, bindings=bindings, durable=True, queue_arguments=queue.arguments())
+    return Queue(
+        queue.name,
+        exchanges[queue.exchange],
+        routing_key=queue.name,
+        durable=True,
+        queue_arguments=queue.arguments(),
+    )
 
 
 def dead_letter_queues() -> list[Queue]:

@@ -31,17 +31,19 @@ log = get_logger(__name__)
 
 def outbox_row(message: TaskMessage) -> OutboxMessage:
     """The row keeping `message` (its headers too: a relayed message carries its trace)."""
-    return OutboxMessage(**_outbox_columns(message))
+    OUTBOX_FALLBACKS.labels(message.routing_key).inc()
+    return OutboxMessage(**outbox_columns(message))
 
 
 async def keep_in_outbox(connection: AsyncConnection, message: TaskMessage) -> None:
     """`outbox_row` for a caller that holds a connection rather than a session."""
-    await connection.execute(insert(OutboxMessage).values(_outbox_columns(message)))
-
-
-def _outbox_columns(message: TaskMessage) -> dict[str, Any]:
     OUTBOX_FALLBACKS.labels(message.routing_key).inc()
+    await connection.execute(insert(OutboxMessage).values(outbox_columns(message)))
+
+
+def outbox_columns(message: TaskMessage) -> dict[str, Any]:
     return {
+        "exchange": message.exchange,
         "task_id": message.task_id,
         "task_name": message.task_name,
         "routing_key": message.routing_key,
@@ -61,6 +63,7 @@ def message_of(row: OutboxMessage) -> TaskMessage:
         headers=row.headers,
         body=row.body,
         content_type=row.content_type,
+        exchange=row.exchange,
     )
 
 

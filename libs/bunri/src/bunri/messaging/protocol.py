@@ -21,7 +21,7 @@ import msgpack
 import pybase64
 
 from bunri.messaging.tasks import TASK_QUEUES
-from bunri.messaging.topology import DEFAULT_PRIORITY, MAX_PRIORITY
+from bunri.messaging.topology import DEFAULT_PRIORITY, MAX_PRIORITY, TASK_EXCHANGE
 from bunri.tracing import TRACEPARENT_HEADER, outgoing_traceparent
 
 MSGPACK = "application/x-msgpack"
@@ -42,6 +42,7 @@ class TaskMessage:
     headers: dict[str, Any]
     body: bytes
     content_type: str = MSGPACK
+    exchange: str = TASK_EXCHANGE
 
     @property
     def content_encoding(self) -> str:
@@ -115,6 +116,8 @@ def task_message(
     priority: int = DEFAULT_PRIORITY,
     argsrepr: str | None = None,
     kwargsrepr: str | None = None,
+    exchange: str = TASK_EXCHANGE,
+    routing_key: str | None = None,
 ) -> TaskMessage:
     """A message for `task_name`, routed to its queue. `task_id` is stable per unit of work (e.g.
     derived from the scan id), so a message published twice is recognisably the same task.
@@ -152,10 +155,11 @@ def task_message(
     return TaskMessage(
         task_id=task_id,
         task_name=task_name,
-        routing_key=TASK_QUEUES[task_name].name,
+        routing_key=routing_key or TASK_QUEUES[task_name].name,
         priority=priority,
         headers=headers,
         body=body,
+        exchange=exchange,
     )
 
 

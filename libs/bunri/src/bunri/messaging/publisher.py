@@ -23,6 +23,8 @@ from bunri.messaging.protocol import TaskMessage
 from bunri.messaging.topology import (
     DEAD_LETTER_ARGUMENTS,
     DEAD_LETTER_EXCHANGE,
+    EVENTS_EXCHANGE,
+    EXCHANGE_TYPES,
     TASK_EXCHANGE,
     WORK_QUEUES,
 )
@@ -45,15 +47,15 @@ _BROKER_GONE = (TimeoutError, aiormq.exceptions.AMQPError, ConnectionError, OSEr
 
 async def declare_topology(channel: AbstractChannel) -> None:
     """Declare every exchange, queue and binding; idempotent when the broker already has them."""
-    tasks = await channel.declare_exchange(
-        TASK_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True
-    )
-    dead = await channel.declare_exchange(
-        DEAD_LETTER_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True
-    )
+    exchanges = {
+        name: await channel.declare_exchange(name, aio_pika.ExchangeType(kind), durable=True)
+        for name, kind in EXCHANGE_TYPES.items()
+    }
+    dead = exchanges[DEAD_LETTER_EXCHANGE]
     for queue in WORK_QUEUES:
         work = await channel.declare_queue(queue.name, durable=True, arguments=queue.arguments())
-        await work.bind(tasks, routing_key=queue.name)
+        for routing_key in queue.bound_with:
+            await work.bind(exchanges[queue.exchange], routing_key=routing_key)
         letters = await channel.declare_queue(
             queue.dead_letter_queue, durable=True, arguments=DEAD_LETTER_ARGUMENTS
         )
@@ -94,14 +96,14 @@ class TaskPublisher:
         self._reconnect_interval = reconnect_interval
         self._connect_timeout = connect_timeout
         self._connection: AbstractRobustConnection | None = None
-        self._exchange: AbstractExchange | None = None
+        self._exchanges: dict[str, AbstractExchange] = {}
         self._connecting: asyncio.Task[None] | None = None
         self._closing = False
 
     @property
     def connected(self) -> bool:
         return (
-            self._exchange is not None
+            bool(self._exchanges)
             and self._connection is not None
             and (not self._connection.is_closed)
         )
@@ -122,7 +124,7 @@ class TaskPublisher:
 
     async def publish(self, message: TaskMessage) -> None:
         queue = message.routing_key
-        exchange = self._exchange
+        exchange = self._exchanges.get(message.exchange)
         if exchange is None or not self.connected:
             PUBLISH_FAILURES.labels(queue, NOT_CONNECTED).inc()
             raise BrokerUnavailable("not connected to the broker")
@@ -158,13 +160,17 @@ class TaskPublisher:
         # connection left open goes on connecting on its own, one more with every retry.
         connection = aio_pika.RobustConnection(make_url(self._url))
         try:
-            # Bounded here too: connect() waits for its first attempt's outcome, and an error
-            # that aio-pika does not take for a connection error leaves it retrying unseen.
-            async with asyncio.timeout(self._connect_timeout):
+            # Bounded, the whole of it: connect() waits for its first attempt's outcome (an error
+            # that aio-pika does not take for a connection error leaves it retrying unseen), and a
+            # declaration whose answer a dropped link lost would wait for ever.
+            async with asyncio.timeout(self._connect_timeout * 3):
                 await connection.connect(timeout=self._connect_timeout)
-            channel = await connection.channel(publisher_confirms=True)
-            await declare_topology(channel)
-            self._exchange = await channel.get_exchange(TASK_EXCHANGE)
+                channel = await connection.channel(publisher_confirms=True)
+                await declare_topology(channel)
+                self._exchanges = {
+                    name: await channel.get_exchange(name)
+                    for name in (TASK_EXCHANGE, EVENTS_EXCHANGE)
+                }
         except _BROKER_GONE as exc:
             log.warning("broker unavailable", error=repr(exc))
             await self._close_quietly(connection)
@@ -236,12 +242,12 @@ class KombuTaskPublisher:
         queue_metrics(message.routing_key).published.inc()
 
     def _publish_blocking(self, message: TaskMessage) -> None:
-        from bunri.messaging.kombu_topology import task_exchange
+        from bunri.messaging.kombu_topology import exchanges
 
         with self._lock, self._connection.Producer() as producer:
             producer.publish(
                 message.body,
-                exchange=task_exchange,
+                exchange=exchanges[message.exchange],
                 routing_key=message.routing_key,
                 headers=message.headers,
                 content_type=message.content_type,

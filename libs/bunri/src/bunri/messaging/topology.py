@@ -11,7 +11,15 @@ from dataclasses import dataclass
 from typing import Any
 
 TASK_EXCHANGE = "bunri.tasks"
+# Domain events (what happened, for whoever wants to know), by routing key = the event's type.
+EVENTS_EXCHANGE = "bunri.events"
 DEAD_LETTER_EXCHANGE = "bunri.dlx"
+EXCHANGE_TYPES = {TASK_EXCHANGE: "direct", EVENTS_EXCHANGE: "topic", DEAD_LETTER_EXCHANGE: "direct"}
+
+# The domain events' types (their routing keys on `bunri.events`).
+SCAN_COMPLETED = "scan.completed"
+SCAN_FEEDBACK = "scan.feedback"
+CHAT_ANSWERED = "chat.answered"
 MAX_PRIORITY = 10
 DEFAULT_PRIORITY = 5
 LOW_PRIORITY = 1
@@ -25,6 +33,14 @@ class WorkQueue:
     max_length_bytes: int | None = None
     # Lazy queues keep message bodies on disk, not in the broker's memory: for queues of images.
     lazy: bool = False
+    exchange: str = TASK_EXCHANGE
+    # The routing keys it is bound with: its name on the task exchange; the event types it takes
+    # on the events exchange.
+    routing_keys: tuple[str, ...] = ()
+
+    @property
+    def bound_with(self) -> tuple[str, ...]:
+        return self.routing_keys or (self.name,)
 
     @property
     def dead_letter_queue(self) -> str:
@@ -68,7 +84,22 @@ PROFILE_PHOTOS = WorkQueue(
 # Small messages that must never be refused for want of room (photos have their own queue): a
 # week outlives any outage, and past it the reaper sends an erasure again.
 ACCOUNT_ERASURE = WorkQueue("my.account_erasure", max_length=100_000, message_ttl_ms=604_800_000)
-WORK_QUEUES = (IMAGE_UPLOAD, AI_ANALYSIS, CHAT_BATCH, PROFILE_PHOTOS, ACCOUNT_ERASURE)
+# The character domain's own copy of the events it counts points from.
+CHARACTER_EVENTS = WorkQueue(
+    "character.events",
+    max_length=1_000_000,
+    message_ttl_ms=604_800_000,
+    exchange=EVENTS_EXCHANGE,
+    routing_keys=(SCAN_COMPLETED, SCAN_FEEDBACK, CHAT_ANSWERED),
+)
+WORK_QUEUES = (
+    IMAGE_UPLOAD,
+    AI_ANALYSIS,
+    CHAT_BATCH,
+    PROFILE_PHOTOS,
+    ACCOUNT_ERASURE,
+    CHARACTER_EVENTS,
+)
 
 # Dead letters wait for the reaper; they are kept on disk and bounded so a stopped reaper cannot
 # exhaust the broker (past the bound the oldest dead letter goes first).
@@ -85,21 +116,23 @@ def definitions(vhost: str = "/") -> dict[str, Any]:
         {
             "name": name,
             "vhost": vhost,
-            "type": "direct",
+            "type": kind,
             "durable": True,
             "auto_delete": False,
             "internal": False,
             "arguments": {},
         }
-        for name in (TASK_EXCHANGE, DEAD_LETTER_EXCHANGE)
+        for name, kind in EXCHANGE_TYPES.items()
     ]
     queues = []
     bindings = []
     for queue in WORK_QUEUES:
         queues.append(_queue(queue.name, vhost, queue.arguments()))
         queues.append(_queue(queue.dead_letter_queue, vhost, DEAD_LETTER_ARGUMENTS))
-        bindings.append(_binding(TASK_EXCHANGE, queue.name, vhost))
-        bindings.append(_binding(DEAD_LETTER_EXCHANGE, queue.dead_letter_queue, vhost))
+        bindings += [_binding(queue.exchange, queue.name, key, vhost) for key in queue.bound_with]
+        bindings.append(
+            _binding(DEAD_LETTER_EXCHANGE, queue.dead_letter_queue, queue.dead_letter_queue, vhost)
+        )
     return {
         "vhosts": [{"name": vhost}],
         "exchanges": exchanges,
@@ -118,12 +151,12 @@ def _queue(name: str, vhost: str, arguments: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _binding(exchange: str, queue: str, vhost: str) -> dict[str, Any]:
+def _binding(exchange: str, queue: str, routing_key: str, vhost: str) -> dict[str, Any]:
     return {
         "source": exchange,
         "vhost": vhost,
         "destination": queue,
         "destination_type": "queue",
-        "routing_key": queue,
+        "routing_key": routing_key,
         "arguments": {},
     }

@@ -14,9 +14,12 @@ import redis
 from sqlalchemy import Update
 from sqlalchemy.orm import Session, sessionmaker
 
+from bunri.db.base import utcnow
 from bunri.db.models import Scan, ScanStatus
 from bunri.db.sync import create_sync_engine, create_sync_sessionmaker
 from bunri.logging import get_logger
+from bunri.messaging.events import DomainEvent, record_event
+from bunri.messaging.topology import SCAN_COMPLETED
 from bunri.metrics.pipeline import SCANS_COMPLETED, SCANS_FAILED
 from bunri.scans import transitions
 from bunri.scans.events import ScanEvent, publish_event
@@ -33,6 +36,24 @@ def create_ledger(
     engine = create_sync_engine(settings, pool_size=pool_size, poolclass=poolclass)
     events = redis.Redis.from_url(settings.redis_url, socket_timeout=5, socket_connect_timeout=5)
     return ScanLedger(create_sync_sessionmaker(engine), events)
+
+
+def completed_event(scan: Scan) -> DomainEvent:
+    """`scan.completed`: what the scan was found to be, and how sure the answer was."""
+    classification = (scan.result or {}).get("classification") or {}
+    return DomainEvent(
+        SCAN_COMPLETED,
+        scan.user_id,
+        scan.id,
+        {
+            "major": classification.get("major"),
+            "middle": classification.get("middle"),
+            "minor": classification.get("minor"),
+            "unsure": classification.get("unsure"),
+            "confidence": classification.get("confidence"),
+        },
+        occurred_at=scan.completed_at or utcnow(),
+    )
 
 
 class ScanLedger:
@@ -102,6 +123,8 @@ class ScanLedger:
     def _apply(self, statement: Update) -> Scan | None:
         with self.sessions() as session:
             updated = session.scalars(statement.returning(Scan)).first()
+            if updated is not None and updated.status is ScanStatus.COMPLETED:
+                record_event(session, completed_event(updated))
             session.commit()
         if updated is not None:
             # Counted where the compare-and-set won: once per scan, whoever wrote it.
