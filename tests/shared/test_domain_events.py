@@ -26,9 +26,10 @@ from bunri.db.models import (
 )
 from bunri.db.sync import create_sync_engine, create_sync_sessionmaker
 from bunri.messaging.events import EVENT_TASK
-from bunri.messaging.outbox import relay_once
-from bunri.messaging.protocol import task_arguments
+from bunri.messaging.outbox import outbox_row, relay_once
+from bunri.messaging.protocol import TaskCall, task_arguments
 from bunri.messaging.publisher import TaskPublisher
+from bunri.messaging.tasks import STORE_SCAN_IMAGE
 from bunri.messaging.topology import (
     CHARACTER_EVENTS,
     CHAT_ANSWERED,
@@ -40,6 +41,7 @@ from bunri.settings import BunriSettings
 from bunri.worker.ledger import ScanLedger
 from chat_api.conversations import ConversationStore, Question
 from scan_api.service import give_feedback
+from tests.scans.crash import set_queue_policy
 from tests.support.backends import fresh_vhost
 
 RESULT = {
@@ -204,3 +206,30 @@ async def test_the_relay_publishes_events_to_the_character_queue(
     args, kwargs = task_arguments(message.body, message.content_type)
     assert kwargs["subject_id"] == str(scan_id)
     assert message.headers["id"] == f"{EVENT_TASK}:{kwargs['user_id']}:{args[0]}"
+
+
+async def test_a_full_events_queue_holds_back_only_events(
+    ledger: ScanLedger, clean_database: AsyncEngine, events_vhost: str
+) -> None:
+    """Events whose queue is full wait in the outbox; a task message behind them goes."""
+    _, first = a_scan(ledger, ScanStatus.ANALYZING)
+    _, second = a_scan(ledger, ScanStatus.ANALYZING)
+    ledger.complete_by_id(first, RESULT)
+    ledger.complete_by_id(second, RESULT)
+    task = TaskCall(STORE_SCAN_IMAGE, uuid.uuid4(), {"image": b"x", "media_type": "image/jpeg"})
+    with ledger.sessions() as session:
+        session.add(outbox_row(task.message()))
+        session.commit()
+    publisher = TaskPublisher(events_vhost, confirm_timeout=5)
+    await publisher.start()
+    try:
+        set_queue_policy(events_vhost, CHARACTER_EVENTS.name, {"max-length": 1})
+        sessions = async_sessionmaker(clean_database, expire_on_commit=False)
+        assert await relay_once(sessions, publisher) == 2  # the task, and one event
+    finally:
+        await publisher.close()
+    (waiting,) = events(ledger)
+    assert waiting.attempts == 1
+    assert "QueueFull" in (waiting.last_error or "")
+    with ledger.sessions() as session:
+        assert session.scalars(select(OutboxMessage.id)).all() == [waiting.id]

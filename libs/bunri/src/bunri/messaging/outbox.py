@@ -23,6 +23,7 @@ from bunri.logging import get_logger
 from bunri.messaging.errors import BrokerUnavailable, QueueFull
 from bunri.messaging.protocol import TaskMessage
 from bunri.messaging.publisher import Publisher, create_publisher
+from bunri.messaging.topology import EVENTS_EXCHANGE
 from bunri.metrics.messaging import OUTBOX_BACKLOG, OUTBOX_FALLBACKS, OUTBOX_RELAYED
 from bunri.settings import BrokerSettings
 
@@ -70,13 +71,15 @@ def message_of(row: OutboxMessage) -> TaskMessage:
 async def relay_once(
     sessionmaker: async_sessionmaker[AsyncSession], publisher: Publisher, batch: int = 20
 ) -> int:
-    """Publish up to `batch` waiting messages, oldest first; how many were published."""
+    """Publish up to `batch` waiting messages, task messages before events, oldest first; how
+    many were published."""
     published = 0
     async with sessionmaker() as session:
         rows = (
             await session.scalars(
                 select(OutboxMessage)
-                .order_by(OutboxMessage.created_at)
+                # A backlog of events (their consumer away a while) never holds up a scan.
+                .order_by(OutboxMessage.exchange == EVENTS_EXCHANGE, OutboxMessage.created_at)
                 .limit(batch)
                 .with_for_update(skip_locked=True)
             )
@@ -87,7 +90,9 @@ async def relay_once(
             except (BrokerUnavailable, QueueFull) as exc:
                 row.attempts += 1
                 row.last_error = repr(exc)
-                break  # the broker is still away or full: try again on the next round
+                if isinstance(exc, QueueFull):
+                    continue  # that queue is full, not every queue: the others' messages go
+                break  # the broker is still away: try again on the next round
             await session.delete(row)
             published += 1
             OUTBOX_RELAYED.labels(row.routing_key).inc()
