@@ -8,32 +8,22 @@ import datetime
 import uuid
 from pathlib import Path
 
-import redis
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bunri.db.models import PhotoStatus, Profile, User
-from bunri.db.sync import create_sync_engine, create_sync_sessionmaker
 from bunri.images import PORTRAIT_SIZES
 from bunri.journal import Journal
 from bunri.messaging.dead_letters import POISON
 from bunri.profiles import SyncProfileCache
-from bunri.settings import BunriSettings
 from bunri.storage import LocalObjectStore, profile_photo_key
 from bunri.worker.ledger import ScanLedger
 from bunri.worker.slots import Slots
 from bunri_programs.reaper.service import DeadLetter, Reaper
 from storage_worker.profile_photos import ProfilePhotos
 from storage_worker.settings import StorageWorkerSettings
+from tests.support.ledger import ledger_on
 from tests.support.pictures import photo
-
-
-def a_ledger(database_url: str, redis_url: str) -> ScanLedger:
-    settings = BunriSettings(database_url=database_url, redis_url=redis_url)
-    return ScanLedger(
-        create_sync_sessionmaker(create_sync_engine(settings, pool_size=1)),
-        redis.Redis.from_url(redis_url),
-    )
 
 
 def a_person(ledger: ScanLedger, **profile: object) -> uuid.UUID:
@@ -49,7 +39,7 @@ def a_person(ledger: ScanLedger, **profile: object) -> uuid.UUID:
 def test_a_dead_photo_task_fails_the_photo_it_carried(
     database_url: str, redis_url: str, clean_database: AsyncEngine
 ) -> None:
-    ledger = a_ledger(database_url, redis_url)
+    ledger = ledger_on(database_url, redis_url)
     user_id = a_person(
         ledger,
         photo_status=PhotoStatus.PROCESSING,
@@ -79,7 +69,7 @@ def test_a_dead_photo_task_fails_the_photo_it_carried(
 def test_a_lost_erasure_is_found_and_sent_again(
     database_url: str, redis_url: str, clean_database: AsyncEngine
 ) -> None:
-    ledger = a_ledger(database_url, redis_url)
+    ledger = ledger_on(database_url, redis_url)
     leaving = a_person(ledger)
     just_asked = a_person(ledger)
     staying = a_person(ledger)
@@ -103,7 +93,7 @@ def test_a_lost_erasure_is_found_and_sent_again(
 def test_a_photo_processing_for_hours_is_failed_as_stalled(
     database_url: str, redis_url: str, clean_database: AsyncEngine
 ) -> None:
-    ledger = a_ledger(database_url, redis_url)
+    ledger = ledger_on(database_url, redis_url)
     long_ago = datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=3)
     stuck = a_person(
         ledger, photo_status=PhotoStatus.PROCESSING, photo_upload=1, version=2, updated_at=long_ago
@@ -128,7 +118,7 @@ def test_a_redelivered_upload_overtaken_by_a_newer_one_keeps_the_photo_shown(
 ) -> None:
     """Upload 2 was switched in, then its worker died before finishing; upload 3 is processing
     when upload 2's message comes again: the photo the profile shows must stay."""
-    ledger = a_ledger(database_url, redis_url)
+    ledger = ledger_on(database_url, redis_url)
     store = LocalObjectStore(tmp_path / "objects")
     user_id = a_person(ledger, photo_status=PhotoStatus.PROCESSING, photo_upload=3)
     shown = {size: profile_photo_key(user_id, 2, size) for size in PORTRAIT_SIZES}

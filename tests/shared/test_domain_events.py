@@ -10,7 +10,6 @@ from typing import Any
 
 import aio_pika
 import pytest
-import redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
@@ -20,11 +19,8 @@ from bunri.db.models import (
     BatchKind,
     ChatBatchJob,
     OutboxMessage,
-    Scan,
     ScanStatus,
-    User,
 )
-from bunri.db.sync import create_sync_engine, create_sync_sessionmaker
 from bunri.messaging.events import EVENT_TASK
 from bunri.messaging.outbox import outbox_row, relay_once
 from bunri.messaging.protocol import TaskCall, task_arguments
@@ -37,12 +33,12 @@ from bunri.messaging.topology import (
     SCAN_COMPLETED,
     SCAN_FEEDBACK,
 )
-from bunri.settings import BunriSettings
 from bunri.worker.ledger import ScanLedger
 from chat_api.conversations import ConversationStore, Question
 from scan_api.service import give_feedback
 from tests.scans.crash import set_queue_policy
 from tests.support.backends import fresh_vhost
+from tests.support.ledger import ledger_on, new_scan
 
 RESULT = {
     "classification": {
@@ -57,37 +53,13 @@ RESULT = {
 
 @pytest.fixture
 def ledger(database_url: str, redis_url: str, clean_database: AsyncEngine) -> ScanLedger:
-    settings = BunriSettings(database_url=database_url, redis_url=redis_url)
-    return ScanLedger(
-        create_sync_sessionmaker(create_sync_engine(settings, pool_size=1)),
-        redis.Redis.from_url(redis_url),
-    )
+    return ledger_on(database_url, redis_url)
 
 
 @pytest.fixture
 def events_vhost() -> Iterator[str]:
     with fresh_vhost("events") as url:
         yield url
-
-
-def a_scan(ledger: ScanLedger, status: ScanStatus) -> tuple[uuid.UUID, uuid.UUID]:
-    with ledger.sessions() as session:
-        user = User(email=f"{uuid.uuid4()}@example.com", password_hash="x", nickname="n")
-        session.add(user)
-        session.flush()
-        scan = Scan(
-            user_id=user.id,
-            status=status,
-            progress=0,
-            version=3,
-            media_type="image/jpeg",
-            size_bytes=1,
-            width=1,
-            height=1,
-        )
-        session.add(scan)
-        session.commit()
-        return user.id, scan.id
 
 
 def events(ledger: ScanLedger) -> list[OutboxMessage]:
@@ -108,7 +80,7 @@ def event_kwargs(row: OutboxMessage) -> dict[str, Any]:
 
 
 def test_a_completed_scan_is_one_event_with_its_answer(ledger: ScanLedger) -> None:
-    user_id, scan_id = a_scan(ledger, ScanStatus.ANALYZING)
+    user_id, scan_id = new_scan(ledger, ScanStatus.ANALYZING)
     assert ledger.complete_by_id(scan_id, RESULT) == "completed"
     assert ledger.complete_by_id(scan_id, RESULT) == "already_completed"
     (row,) = events(ledger)
@@ -118,7 +90,7 @@ def test_a_completed_scan_is_one_event_with_its_answer(ledger: ScanLedger) -> No
     assert kwargs["subject_id"] == str(scan_id)
     assert kwargs["data"]["middle"] == "유리병"
     assert kwargs["data"]["unsure"] is False
-    _, failed = a_scan(ledger, ScanStatus.ANALYZING)
+    _, failed = new_scan(ledger, ScanStatus.ANALYZING)
     assert ledger.fail_by_id(failed, "image_corrupt", "bad") is not None
     assert len(events(ledger)) == 1  # a failed scan tells of nothing
 
@@ -126,7 +98,7 @@ def test_a_completed_scan_is_one_event_with_its_answer(ledger: ScanLedger) -> No
 def test_a_batch_answer_is_an_event_a_report_and_a_failure_are_not(
     ledger: ScanLedger,
 ) -> None:
-    user_id, _ = a_scan(ledger, ScanStatus.QUEUED)
+    user_id, _ = new_scan(ledger, ScanStatus.QUEUED)
     with ledger.sessions() as session:
         jobs = [
             ChatBatchJob(user_id=user_id, question="병뚜껑은?"),
@@ -148,7 +120,7 @@ def test_a_batch_answer_is_an_event_a_report_and_a_failure_are_not(
 async def test_feedback_is_an_event_each_time_it_is_given(
     ledger: ScanLedger, clean_database: AsyncEngine
 ) -> None:
-    user_id, scan_id = a_scan(ledger, ScanStatus.ANALYZING)
+    user_id, scan_id = new_scan(ledger, ScanStatus.ANALYZING)
     ledger.complete_by_id(scan_id, RESULT)
     sessions = async_sessionmaker(clean_database, expire_on_commit=False)
     for middle in ("금속류", "유리병"):
@@ -171,7 +143,7 @@ async def test_feedback_is_an_event_each_time_it_is_given(
 async def test_a_whole_live_answer_is_an_event_a_cancelled_one_is_not(
     ledger: ScanLedger, clean_database: AsyncEngine
 ) -> None:
-    user_id, _ = a_scan(ledger, ScanStatus.QUEUED)
+    user_id, _ = new_scan(ledger, ScanStatus.QUEUED)
     store = ConversationStore(clean_database, history_messages=10)
     for state in (AnswerState.COMPLETE, AnswerState.CANCELLED):
         turn = await store.open_turn(Question(user_id, "우유팩?", None, None, None))
@@ -184,7 +156,7 @@ async def test_a_whole_live_answer_is_an_event_a_cancelled_one_is_not(
 async def test_the_relay_publishes_events_to_the_character_queue(
     ledger: ScanLedger, clean_database: AsyncEngine, events_vhost: str
 ) -> None:
-    _, scan_id = a_scan(ledger, ScanStatus.ANALYZING)
+    _, scan_id = new_scan(ledger, ScanStatus.ANALYZING)
     ledger.complete_by_id(scan_id, RESULT)
     publisher = TaskPublisher(events_vhost, confirm_timeout=5)
     await publisher.start()
@@ -212,8 +184,8 @@ async def test_a_full_events_queue_holds_back_only_events(
     ledger: ScanLedger, clean_database: AsyncEngine, events_vhost: str
 ) -> None:
     """Events whose queue is full wait in the outbox; a task message behind them goes."""
-    _, first = a_scan(ledger, ScanStatus.ANALYZING)
-    _, second = a_scan(ledger, ScanStatus.ANALYZING)
+    _, first = new_scan(ledger, ScanStatus.ANALYZING)
+    _, second = new_scan(ledger, ScanStatus.ANALYZING)
     ledger.complete_by_id(first, RESULT)
     ledger.complete_by_id(second, RESULT)
     task = TaskCall(STORE_SCAN_IMAGE, uuid.uuid4(), {"image": b"x", "media_type": "image/jpeg"})

@@ -7,51 +7,27 @@ import uuid
 from pathlib import Path
 
 import pytest
-import redis
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner
 
 from bunri.db.models import Scan, ScanStatus
-from bunri.db.sync import create_sync_engine, create_sync_sessionmaker
 from bunri.journal import Journal
-from bunri.settings import BunriSettings
 from bunri.worker.durable import DurableScanWrites
 from bunri.worker.ledger import ScanLedger
 from bunri_programs.cli import app
 from bunri_programs.reaper.service import Reaper
+from tests.support.ledger import ledger_on
+from tests.support.ledger import new_scan as a_users_scan
 
 
 @pytest.fixture
 def ledger(database_url: str, redis_url: str, clean_database: AsyncEngine) -> ScanLedger:
-    settings = BunriSettings(database_url=database_url, redis_url=redis_url)
-    return ScanLedger(
-        create_sync_sessionmaker(create_sync_engine(settings, pool_size=1)),
-        redis.Redis.from_url(redis_url),
-    )
+    return ledger_on(database_url, redis_url)
 
 
 def new_scan(ledger: ScanLedger, status: ScanStatus, version: int) -> uuid.UUID:
-    from bunri.db.models import User
-
-    with ledger.sessions() as session:
-        user = User(email=f"{uuid.uuid4()}@example.com", password_hash="x", nickname="n")
-        session.add(user)
-        session.flush()
-        scan = Scan(
-            user_id=user.id,
-            status=status,
-            progress=0,
-            version=version,
-            request_digest=b"\0" * 32,
-            media_type="image/jpeg",
-            size_bytes=1,
-            width=1,
-            height=1,
-        )
-        session.add(scan)
-        session.commit()
-        return scan.id
+    return a_users_scan(ledger, status, version)[1]
 
 
 def test_ls_show_flush_and_purge(

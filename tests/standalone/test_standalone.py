@@ -46,12 +46,12 @@ def start_standalone(tmp_path: Path, redis_url: str, **extra: str) -> Iterator[d
         yield env | {"BASE_URL": f"http://127.0.0.1:{port}", "STATE": str(state)}
 
 
-def bunri_scan(env: dict[str, str], picture: Path) -> subprocess.CompletedProcess[str]:
+def bunri(env: dict[str, str], *arguments: str) -> subprocess.CompletedProcess[str]:
+    """A `bunri` client command against the running standalone, signed in as its demo user."""
     return subprocess.run(
         [
             str(BIN / "bunri"),
-            "scan",
-            str(picture),
+            *arguments,
             "--base-url",
             env["BASE_URL"],
             "--state-dir",
@@ -62,6 +62,10 @@ def bunri_scan(env: dict[str, str], picture: Path) -> subprocess.CompletedProces
         text=True,
         timeout=120,
     )
+
+
+def bunri_scan(env: dict[str, str], picture: Path) -> subprocess.CompletedProcess[str]:
+    return bunri(env, "scan", str(picture))
 
 
 @pytest.fixture(scope="module")
@@ -187,21 +191,7 @@ def test_without_its_extra_it_names_what_to_install(tmp_path: Path) -> None:
 
 
 def bunri_my(env: dict[str, str], *arguments: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            str(BIN / "bunri"),
-            "my",
-            *arguments,
-            "--base-url",
-            env["BASE_URL"],
-            "--state-dir",
-            env["STATE"],
-        ],
-        env={**os.environ, **env, "COLUMNS": "120"},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return bunri(env, "my", *arguments)
 
 
 def test_bunri_my_changes_the_profile_and_exports_everything(

@@ -4,7 +4,6 @@ report job is the model's to write, from its figures; without a model it fails (
 
 from __future__ import annotations
 
-import time
 import uuid
 from functools import cached_property
 from typing import Any
@@ -20,6 +19,7 @@ from bunri.chat.grounding import Source, guide_index
 from bunri.chat.prompts import Prompt, model_messages, report_messages
 from bunri.db.models import BatchKind, BatchStatus, ChatBatchJob, Scan, ScanStatus
 from bunri.logging import get_logger
+from bunri.worker.visibility import read_when_visible
 
 log = get_logger(__name__)
 
@@ -63,15 +63,11 @@ class BatchAnswerer:
         return "answered" if answered else "already_finished"
 
     def _wait_for(self, job_id: uuid.UUID) -> ChatBatchJob | None:
-        deadline = time.monotonic() + JOB_VISIBILITY_SECONDS
-        delay = 0.01
-        while True:
+        def read() -> ChatBatchJob | None:
             with self._sessions() as session:
-                job = session.get(ChatBatchJob, job_id)
-            if job is not None or time.monotonic() >= deadline:
-                return job
-            time.sleep(delay)
-            delay = min(delay * 2, 0.5)
+                return session.get(ChatBatchJob, job_id)
+
+        return read_when_visible(read, lambda job: job is not None, JOB_VISIBILITY_SECONDS)
 
     def _grounding(self, job: ChatBatchJob) -> tuple[list[Source], dict[str, Any] | None]:
         """The guide of the asker's scan when the question names one, else by its words."""

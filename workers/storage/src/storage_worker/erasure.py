@@ -10,7 +10,6 @@ first, the rows last, so that an erasure lost at any point is found again by its
 from __future__ import annotations
 
 import json
-import time
 import uuid
 
 import redis
@@ -25,6 +24,7 @@ from bunri.profiles import profile_cache_key
 from bunri.redis import KEY_PREFIX
 from bunri.scans.events import stream_key
 from bunri.storage import ObjectStore, profile_photo_prefix
+from bunri.worker.visibility import read_when_visible
 
 log = get_logger(__name__)
 
@@ -114,17 +114,15 @@ class AccountEraser:
     def _wait_for_the_request(self, user_id: uuid.UUID) -> object:
         """The account's `deleted_at`, waiting a little for it: my-api publishes the erasure
         just before it commits. `_GONE` for an account that is not there."""
-        deadline = time.monotonic() + VISIBILITY_TIMEOUT_SECONDS
-        delay = 0.005
-        while True:
+
+        def read() -> object:
             with self._sessions() as session:
                 user = session.get(User, user_id)
-                if user is None:
-                    return _GONE
-                if user.deleted_at is not None or time.monotonic() >= deadline:
-                    return user.deleted_at
-            time.sleep(delay)
-            delay = min(delay * 2, 0.5)
+                return _GONE if user is None else user.deleted_at
+
+        return read_when_visible(
+            read, lambda deleted_at: deleted_at is not None, VISIBILITY_TIMEOUT_SECONDS
+        )
 
     def _delete_rows(self, user_id: uuid.UUID, scan_ids: list[str]) -> None:
         """The account and, by its foreign keys' cascades, everything that names it; and the

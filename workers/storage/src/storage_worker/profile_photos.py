@@ -9,7 +9,6 @@ overtaken by a newer one (or by a removal) deletes what it wrote and changes not
 
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Any
 
@@ -31,6 +30,7 @@ from bunri.storage import (
 )
 from bunri.worker.faults import crash_if_marked
 from bunri.worker.slots import Slots
+from bunri.worker.visibility import read_when_visible
 from storage_worker.offload import run_off_hub
 from storage_worker.settings import StorageWorkerSettings
 
@@ -44,8 +44,6 @@ class UploadNotVisible(Exception):
 
 SWITCHED = "switched"
 CLEANED = "cleaned"
-# my-api publishes the task just before committing the upload's number.
-VISIBILITY_TIMEOUT_SECONDS = 5.0
 
 
 class ProfilePhotos:
@@ -166,17 +164,12 @@ class ProfilePhotos:
             ).first()
 
     def _wait_for_upload(self, user_id: uuid.UUID, upload: int) -> Any:
-        deadline = time.monotonic() + VISIBILITY_TIMEOUT_SECONDS
-        delay = 0.002
-        while True:
-            profile = self._get(user_id)
-            if profile is not None and profile.photo_upload >= upload:
-                return profile
-            if time.monotonic() >= deadline:
-                # Not committed yet (a slow commit, or one that failed), or the account is gone.
-                return profile
-            time.sleep(delay)
-            delay = min(delay * 2, 0.5)
+        """The profile once it shows `upload` (or a later one); after the wait, as it is: not
+        committed yet (a slow commit, or one that failed), or the account gone."""
+        return read_when_visible(
+            lambda: self._get(user_id),
+            lambda profile: profile is not None and profile.photo_upload >= upload,
+        )
 
     def _drop_upload(self, user_id: uuid.UUID, upload: int) -> None:
         """Delete what an overtaken upload stored, unless the profile shows it: a redelivery of

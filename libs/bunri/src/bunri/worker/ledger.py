@@ -6,7 +6,6 @@ matches no row (someone else moved the scan first) changes nothing and announces
 
 from __future__ import annotations
 
-import time
 import uuid
 from typing import Any
 
@@ -24,6 +23,7 @@ from bunri.metrics.pipeline import SCANS_COMPLETED, SCANS_FAILED
 from bunri.scans import transitions
 from bunri.scans.events import ScanEvent, publish_event
 from bunri.settings import BunriSettings
+from bunri.worker.visibility import read_when_visible
 
 log = get_logger(__name__)
 
@@ -72,15 +72,9 @@ class ScanLedger:
     def wait_for(self, scan_id: uuid.UUID, timeout_seconds: float) -> Scan | None:
         """The scan, waiting a little if it is not visible yet: scan-api publishes the task just
         before committing the scan, so a fast worker can see the message first."""
-        deadline = time.monotonic() + timeout_seconds
-        # The commit usually follows the confirm within a millisecond or two.
-        delay = 0.002
-        while True:
-            scan = self.get(scan_id)
-            if scan is not None or time.monotonic() >= deadline:
-                return scan
-            time.sleep(delay)
-            delay = min(delay * 2, 0.5)
+        return read_when_visible(
+            lambda: self.get(scan_id), lambda scan: scan is not None, timeout_seconds
+        )
 
     def advance(self, scan: Scan, to: ScanStatus, **values: Any) -> Scan | None:
         """`scan` moved to `to`, or None if it had moved on since it was read."""
