@@ -1,6 +1,7 @@
-# Bunri on AWS: a VPC over two zones, an ALB in front of the API nodes, a storage-worker and an
-# AI-worker auto scaling group scaled on queue depth, one broker node (RabbitMQ) and one data node
-# (PostgreSQL + Redis), every node a t3.small by default, and a private S3 bucket for scan images.
+# Bunri on AWS: a VPC over two zones, an ALB in front of the API nodes, a storage-worker, an
+# AI-worker and a character-worker auto scaling group scaled on queue depth, one broker node
+# (RabbitMQ) and one data node (PostgreSQL + Redis), every node a t3.small by default, and a private
+# S3 bucket for scan images.
 # See the README section "Deploy on AWS with Terraform".
 
 data "aws_caller_identity" "current" {}
@@ -13,8 +14,9 @@ locals {
   queue_metric_namespace = "Bunri/RabbitMQ"
 
   worker_asg_names = {
-    "worker-storage" = "${local.deployment}-worker-storage"
-    "worker-ai"      = "${local.deployment}-worker-ai"
+    "worker-storage"   = "${local.deployment}-worker-storage"
+    "worker-ai"        = "${local.deployment}-worker-ai"
+    "worker-character" = "${local.deployment}-worker-character"
   }
   # The bunri:journal tag value marking each worker role's journal volumes (IAM matches it too).
   journal_volume_tags = { for role in keys(local.worker_asg_names) : role => "${local.deployment}-${role}" }
@@ -29,11 +31,12 @@ locals {
 
   # SSM paths each role reads at boot; application roles share <prefix>/common.
   node_parameter_paths = {
-    api              = ["${local.parameter_prefix}/common", "${local.parameter_prefix}/api"]
-    "worker-storage" = ["${local.parameter_prefix}/common", "${local.parameter_prefix}/worker-storage"]
-    "worker-ai"      = ["${local.parameter_prefix}/common", "${local.parameter_prefix}/worker-ai"]
-    broker           = ["${local.parameter_prefix}/broker"]
-    data             = ["${local.parameter_prefix}/data"]
+    api                = ["${local.parameter_prefix}/common", "${local.parameter_prefix}/api"]
+    "worker-storage"   = ["${local.parameter_prefix}/common", "${local.parameter_prefix}/worker-storage"]
+    "worker-ai"        = ["${local.parameter_prefix}/common", "${local.parameter_prefix}/worker-ai"]
+    "worker-character" = ["${local.parameter_prefix}/common", "${local.parameter_prefix}/worker-character"]
+    broker             = ["${local.parameter_prefix}/broker"]
+    data               = ["${local.parameter_prefix}/data"]
   }
 }
 
@@ -163,6 +166,29 @@ module "worker_ai" {
   backlog_per_instance_target = var.ai_backlog_per_instance
   journal_volume_size_gib     = var.journal_volume_size_gib
   journal_volume_tag          = local.journal_volume_tags["worker-ai"]
+}
+
+module "worker_character" {
+  source = "./modules/worker_asg"
+
+  name                        = local.worker_asg_names["worker-character"]
+  deployment                  = local.deployment
+  role                        = "worker-character"
+  instance_type               = var.character_worker_instance_type
+  cpu_credits                 = var.cpu_credits
+  ami_id                      = var.ami_id
+  security_group_ids          = [module.security_groups.worker_character]
+  instance_profile_name       = module.iam.instance_profile_names["worker-character"]
+  user_data                   = module.user_data["worker-character"].user_data
+  subnet_ids                  = module.network.private_subnet_ids
+  availability_zones          = module.network.availability_zones
+  min_size                    = var.character_worker_min_size
+  max_size                    = var.character_worker_max_size
+  queue_names                 = ["character.events", "character.rewards"]
+  queue_metric_namespace      = local.queue_metric_namespace
+  backlog_per_instance_target = var.character_backlog_per_instance
+  journal_volume_size_gib     = var.journal_volume_size_gib
+  journal_volume_tag          = local.journal_volume_tags["worker-character"]
 }
 
 module "broker" {

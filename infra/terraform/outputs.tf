@@ -37,9 +37,10 @@ output "data_private_ip" {
 output "autoscaling_groups" {
   description = "Auto scaling group of each scaled role."
   value = {
-    api              = module.api.autoscaling_group_name
-    "worker-storage" = module.worker_storage.name
-    "worker-ai"      = module.worker_ai.name
+    api                = module.api.autoscaling_group_name
+    "worker-storage"   = module.worker_storage.name
+    "worker-ai"        = module.worker_ai.name
+    "worker-character" = module.worker_character.name
   }
 }
 

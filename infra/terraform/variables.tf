@@ -76,6 +76,11 @@ variable "ai_worker_instance_type" {
   default = "t3.small"
 }
 
+variable "character_worker_instance_type" {
+  type    = string
+  default = "t3.small"
+}
+
 variable "broker_instance_type" {
   type    = string
   default = "t3.small"
@@ -116,6 +121,16 @@ variable "ai_worker_max_size" {
   default = 3
 }
 
+variable "character_worker_min_size" {
+  type    = number
+  default = 1
+}
+
+variable "character_worker_max_size" {
+  type    = number
+  default = 2
+}
+
 variable "storage_backlog_per_instance" {
   description = "Ready scan.image_upload + my.profile_photos + my.account_erasure messages per storage node the group aims at (a node normalises roughly 20 photos a second)."
   type        = number
@@ -126,6 +141,12 @@ variable "ai_backlog_per_instance" {
   description = "Ready scan.ai_analysis + chat.batch messages per AI node the group aims at (CLIP on two vCPUs: a few images a second)."
   type        = number
   default     = 20
+}
+
+variable "character_backlog_per_instance" {
+  description = "Ready character.events + character.rewards messages per character node the group aims at (points are a few rows a message: hundreds a second)."
+  type        = number
+  default     = 1000
 }
 
 variable "ai_worker_concurrency" {

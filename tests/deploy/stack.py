@@ -21,6 +21,8 @@ from bunri.settings import BunriSettings
 from bunri_programs.reaper.settings import ReaperSettings
 from bunri_programs.relay import RelaySettings
 from bunri_programs.weekly_reports import WeeklyReportSettings
+from character_api.settings import CharacterApiSettings
+from character_worker.settings import CharacterWorkerSettings
 from chat_api.settings import ChatApiSettings
 from my_api.settings import MyApiSettings
 from scan_api.settings import ScanApiSettings
@@ -43,8 +45,10 @@ DEPLOYABLES: dict[str, Deployable] = {
     "scan-api": Deployable("services/scan-api", ScanApiSettings),
     "chat-api": Deployable("services/chat-api", ChatApiSettings),
     "my-api": Deployable("services/my-api", MyApiSettings),
+    "character-api": Deployable("services/character-api", CharacterApiSettings),
     "storage-worker": Deployable("workers/storage", StorageWorkerSettings),
     "ai-worker": Deployable("workers/ai", AiWorkerSettings),
+    "character-worker": Deployable("workers/character", CharacterWorkerSettings),
     "migrate": Deployable("programs", BunriSettings),  # bunri db upgrade
     "reaper": Deployable("programs", ReaperSettings),
     "outbox-relay": Deployable("programs", RelaySettings),
@@ -56,6 +60,7 @@ API_PORT_FIELDS = {
     "scan-api": "scan_api_port",
     "chat-api": "chat_api_port",
     "my-api": "my_api_port",
+    "character-api": "character_api_port",
 }
 
 

@@ -158,8 +158,8 @@ def test_each_process_accepts_its_environment(
 
 def test_workers_serve_metrics_and_send_task_events_where_safe() -> None:
     # Task events on the eventlet pool share the confirmed-publishing connection and have frozen
-    # the storage worker before (bunri.worker.celery): only the prefork AI worker sends them.
-    events = {"storage-worker": "false", "ai-worker": "true"}
+    # the storage worker before (bunri.worker.celery): only the prefork workers send them.
+    events = {"storage-worker": "false", "ai-worker": "true", "character-worker": "true"}
     for worker in WORKERS:
         env = container_env(worker)
         assert env.get("BUNRI_METRICS_PORT") == "9100", worker
@@ -407,7 +407,8 @@ def _app_task_queues(app_module: str, env: dict[str, str]) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(
-    ("service", "pool"), [("storage-worker", "eventlet"), ("ai-worker", "prefork")]
+    ("service", "pool"),
+    [("storage-worker", "eventlet"), ("ai-worker", "prefork"), ("character-worker", "prefork")],
 )
 def test_workers_start_celery_on_their_pool_and_consume_queues_the_broker_defines(
     service: str, pool: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path

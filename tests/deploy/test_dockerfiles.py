@@ -45,8 +45,10 @@ IMPORTED_BY_NAME: dict[str, list[str]] = {
     "services/scan-api": ["scan_api.app"],
     "services/chat-api": ["chat_api.app"],
     "services/my-api": ["my_api.app"],
+    "services/character-api": ["character_api.app"],
     "workers/storage": ["storage_worker.app"],
     "workers/ai": ["ai_worker.app"],
+    "workers/character": ["character_worker.app"],
 }
 
 Check = Callable[[Image, Path], None]

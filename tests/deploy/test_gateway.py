@@ -19,6 +19,8 @@ from auth_api.app import create_app as create_auth_app
 from auth_api.settings import AuthApiSettings
 from bunri.storage import profile_photo_key
 from bunri_programs.standalone.gateway import SERVICE_PREFIXES
+from character_api.app import create_app as create_character_app
+from character_api.settings import CharacterApiSettings
 from chat_api.app import create_app as create_chat_app
 from chat_api.settings import ChatApiSettings
 from my_api.app import MULTIPART_OVERHEAD_BYTES as MY_API_MULTIPART_OVERHEAD_BYTES
@@ -44,6 +46,7 @@ DESIGN_ROUTES = {
     "/api/v1/my/profile": "my-api",
     "/api/v1/my/profile/photo": "my-api",
     "/api/v1/my/export": "my-api",  # a long stream
+    "/api/v1/character": "character-api",
 }
 # Paths that belong to no service, though they start like one.
 UNROUTED = [
@@ -52,6 +55,7 @@ UNROUTED = [
     "/api/v1/scansx",
     "/api/v1/chatty",
     "/api/v1/myself",
+    "/api/v1/characters",
     "/.well-knownx",
     "/api",
 ]
@@ -65,6 +69,7 @@ def service_apps() -> dict[str, FastAPI]:
         "scan-api": create_scan_app(ScanApiSettings(log_json=False)),
         "chat-api": create_chat_app(ChatApiSettings(log_json=False)),
         "my-api": create_my_app(MyApiSettings(log_json=False)),
+        "character-api": create_character_app(CharacterApiSettings(log_json=False)),
     }
 
 

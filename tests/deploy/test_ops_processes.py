@@ -72,11 +72,11 @@ def wait_until(condition: object, seconds: float, log: Path) -> None:
     raise AssertionError(f"not within {seconds} s; the process said:\n{log.read_text()}")
 
 
-async def outbox_size(engine: AsyncEngine) -> int:
+async def outbox_size(engine: AsyncEngine, task_id: str) -> int:
+    """How many outbox rows carry `task_id` (a session's workers may add their own meanwhile)."""
     async with engine.connect() as connection:
-        return int(
-            (await connection.execute(select(func.count()).select_from(OutboxMessage))).scalar_one()
-        )
+        counted = select(func.count()).where(OutboxMessage.task_id == task_id)
+        return int((await connection.execute(counted)).scalar_one())
 
 
 async def test_relay_publishes_a_waiting_outbox_message_to_rabbitmq(
@@ -93,7 +93,7 @@ async def test_relay_publishes_a_waiting_outbox_message_to_rabbitmq(
     async with async_sessionmaker(clean_database)() as session:
         session.add(outbox_row(message))
         await session.commit()
-    assert await outbox_size(clean_database) == 1
+    assert await outbox_size(clean_database, task_id) == 1
 
     heartbeat = tmp_path / "relay.json"
     log = tmp_path / "relay.log"
@@ -108,10 +108,10 @@ async def test_relay_publishes_a_waiting_outbox_message_to_rabbitmq(
         }
         with running(["relay"], env, log) as relay:
             for _ in range(150):
-                if await outbox_size(clean_database) == 0:
+                if await outbox_size(clean_database, task_id) == 0:
                     break
                 await asyncio.sleep(0.2)
-            assert await outbox_size(clean_database) == 0, log.read_text()
+            assert await outbox_size(clean_database, task_id) == 0, log.read_text()
             wait_until(lambda: alive(heartbeat), 15, log)
 
             connection = await aio_pika.connect(broker_url)

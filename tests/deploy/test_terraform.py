@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 import ai_worker.main
+import character_worker.main
 import storage_worker.main
 from bunri.storage import profile_photo_key, profile_photo_prefix, scan_object_key
 from tests.deploy import terraform as tf
@@ -34,13 +35,24 @@ WORKER_ASG = tf.module_at((tf.TERRAFORM_DIR / "modules" / "worker_asg").resolve(
 NODE_SCRIPTS = tf.TERRAFORM_DIR / "modules" / "cloud_init" / "files"
 DEFINITIONS = ROOT / "infra" / "rabbitmq" / "definitions.json"
 
-ROLES = ("api", "worker-storage", "worker-ai", "broker", "data")
+ROLES = ("api", "worker-storage", "worker-ai", "worker-character", "broker", "data")
+WORKER_ROLES = ["worker-storage", "worker-ai", "worker-character"]
 S3_ROLES = {"api", "worker-storage"}
 # The processes each role runs (tests/deploy/stack.py's names), whose settings its variables set.
 ROLE_PROCESSES = {
-    "api": ("auth-api", "scan-api", "chat-api", "my-api", "migrate", "reaper", "weekly-reports"),
+    "api": (
+        "auth-api",
+        "scan-api",
+        "chat-api",
+        "my-api",
+        "character-api",
+        "migrate",
+        "reaper",
+        "weekly-reports",
+    ),
     "worker-storage": ("storage-worker",),
     "worker-ai": ("ai-worker",),
+    "worker-character": ("character-worker",),
 }
 # What each ObjectStore method needs from S3 (bunri.storage.store.S3ObjectStore).
 STORE_METHOD_ACTIONS = {
@@ -96,6 +108,7 @@ def test_every_instance_type_defaults_to_t3_small() -> None:
         "api_instance_type",
         "storage_worker_instance_type",
         "ai_worker_instance_type",
+        "character_worker_instance_type",
         "broker_instance_type",
         "data_instance_type",
     }
@@ -221,6 +234,7 @@ def test_broker_and_data_ports_admit_their_clients_by_security_group_reference()
         "api",
         "worker_storage",
         "worker_ai",
+        "worker_character",
     }
 
 
@@ -456,10 +470,13 @@ def test_s3_grants_are_exactly_what_the_code_calls(role: str, sources: list[str]
     assert set(s3_grants(role)) == needed
 
 
-def test_the_ai_worker_never_uses_the_object_store() -> None:
-    for path in (ROOT / "workers" / "ai" / "src").rglob("*.py"):
+@pytest.mark.parametrize("worker", ["ai", "character"])
+def test_the_workers_without_s3_never_use_the_object_store(worker: str) -> None:
+    """The AI and character workers' roles have no S3 permission at all."""
+    source = ROOT / "workers" / worker / "src"
+    for path in source.rglob("*.py"):
         assert "bunri.storage" not in path.read_text(), f"{path} imports bunri.storage"
-    assert store_methods_used(ROOT / "workers" / "ai" / "src") == set()
+    assert store_methods_used(source) == set()
 
 
 # --- auto scaling ----------------------------------------------------------------------------
@@ -472,11 +489,12 @@ def test_every_worker_role_has_a_group_scaled_on_its_queues_depth() -> None:
         for call in tf.root().module_calls().values()
         if call["source"] == "./modules/worker_asg"
     }
-    assert calls.keys() == {"worker-storage", "worker-ai"}
+    assert calls.keys() == set(WORKER_ROLES)
     # Each group scales on exactly the queues its worker consumes (the -Q its entry point passes).
     consumed = {
         "worker-storage": storage_worker.main.QUEUES,
         "worker-ai": ai_worker.main.QUEUES,
+        "worker-character": character_worker.main.QUEUES,
     }
     for role, queue_list in consumed.items():
         assert set(calls[role]["queue_names"]) == set(queue_list.split(",")), role
@@ -486,6 +504,10 @@ def test_every_worker_role_has_a_group_scaled_on_its_queues_depth() -> None:
         "my.account_erasure",
     }
     assert set(calls["worker-ai"]["queue_names"]) == {"scan.ai_analysis", "chat.batch"}
+    assert set(calls["worker-character"]["queue_names"]) == {
+        "character.events",
+        "character.rewards",
+    }
     for call in calls.values():
         assert set(call["queue_names"]) <= queues
         assert call["queue_metric_namespace"] == "${local.queue_metric_namespace}"
@@ -526,6 +548,7 @@ def test_the_drain_script_completes_the_hook_the_group_waits_on() -> None:
     calls = tf.root().module_calls()
     assert calls["worker_storage"]["name"] == '${local.worker_asg_names["worker-storage"]}'
     assert calls["worker_ai"]["name"] == '${local.worker_asg_names["worker-ai"]}'
+    assert calls["worker_character"]["name"] == '${local.worker_asg_names["worker-character"]}'
     assert calls["iam"]["worker_asg_names"] == "${local.worker_asg_names}"
     assert calls["user_data"]["autoscaling_group_name"] == (
         '${lookup(local.worker_asg_names, each.key, "")}'
@@ -550,7 +573,7 @@ def test_the_broker_publishes_the_metric_the_groups_track() -> None:
     assert published_dimensions == {"Deployment", "Queue"}
     # The same namespace reaches the publisher (cloud-init), its permission (IAM) and the groups.
     root_calls = tf.root().module_calls()
-    for call in ("iam", "user_data", "worker_storage", "worker_ai"):
+    for call in ("iam", "user_data", "worker_storage", "worker_ai", "worker_character"):
         assert root_calls[call]["queue_metric_namespace"] == "${local.queue_metric_namespace}"
 
 
@@ -735,7 +758,7 @@ def test_user_data_fits_and_its_shell_scripts_parse(rendered: dict[str, Any], ro
             compile(content, path, "exec")
 
 
-@pytest.mark.parametrize("role", ["api", "worker-storage", "worker-ai"])
+@pytest.mark.parametrize("role", ["api", *WORKER_ROLES])
 def test_application_units_start_the_roles_console_scripts(
     rendered: dict[str, Any], role: str
 ) -> None:
@@ -754,9 +777,17 @@ def test_application_units_start_the_roles_console_scripts(
             assert command in scripts, f"{role}: {unit} runs {command}, not a console script"
             started.add(command)
     expected = {
-        "api": {"bunri", "bunri-auth-api", "bunri-scan-api", "bunri-chat-api", "bunri-my-api"},
+        "api": {
+            "bunri",
+            "bunri-auth-api",
+            "bunri-scan-api",
+            "bunri-chat-api",
+            "bunri-my-api",
+            "bunri-character-api",
+        },
         "worker-storage": {"bunri-storage-worker"},
         "worker-ai": {"bunri-ai-worker"},
+        "worker-character": {"bunri-character-worker"},
     }[role]
     assert started == expected
     # The node's own scripts run Bunri's commands too (`bunri worker alive`, `bunri journal flush`).
@@ -783,7 +814,7 @@ NODE_SERVICE_UNITS = {
 }
 
 
-@pytest.mark.parametrize("role", ["worker-storage", "worker-ai"])
+@pytest.mark.parametrize("role", WORKER_ROLES)
 def test_worker_journal_lives_on_the_journal_volume(rendered: dict[str, Any], role: str) -> None:
     files = written_files(rendered, role)
     node_env = environment(files["/etc/bunri/node.env"])
@@ -809,6 +840,7 @@ def test_api_gateway_routes_every_service_prefix(rendered: dict[str, Any], tmp_p
         "scan-api": "scan_api",
         "chat-api": "chat_api",
         "my-api": "my_api",
+        "character-api": "character_api",
     }
     for service, prefixes in SERVICE_PREFIXES.items():
         for prefix in prefixes:

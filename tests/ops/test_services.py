@@ -21,6 +21,7 @@ from tests.support.servers import free_port, run_process
         ("bunri-scan-api", "BUNRI_SCAN_API_PORT", "BUNRI_SCAN_API_WORKERS"),
         ("bunri-chat-api", "BUNRI_CHAT_API_PORT", "BUNRI_CHAT_API_WORKERS"),
         ("bunri-my-api", "BUNRI_MY_API_PORT", "BUNRI_MY_API_WORKERS"),
+        ("bunri-character-api", "BUNRI_CHARACTER_API_PORT", "BUNRI_CHARACTER_API_WORKERS"),
     ],
 )
 def test_services_serve_health_readiness_and_metrics(

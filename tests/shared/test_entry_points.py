@@ -20,6 +20,7 @@ BIN = Path(sys.executable).parent
         ("bunri-scan-api", "BUNRI_SCAN_API_PORT"),
         ("bunri-chat-api", "BUNRI_CHAT_API_PORT"),
         ("bunri-my-api", "BUNRI_MY_API_PORT"),
+        ("bunri-character-api", "BUNRI_CHARACTER_API_PORT"),
     ],
 )
 def test_services_start_and_answer_health_checks(
@@ -47,7 +48,9 @@ def test_services_start_and_answer_health_checks(
         assert httpx.get(f"{url}/readyz").json()["status"] == "ready"
 
 
-@pytest.mark.parametrize("script", ["bunri-storage-worker", "bunri-ai-worker"])
+@pytest.mark.parametrize(
+    "script", ["bunri-storage-worker", "bunri-ai-worker", "bunri-character-worker"]
+)
 def test_worker_entry_points_are_installed(script: str) -> None:
     assert (BIN / script).exists()
 

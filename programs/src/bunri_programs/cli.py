@@ -1,8 +1,9 @@
 """`bunri`: the command line of operators and users.
 
 For operators: `db` (migrations), `broker` (the queue topology), `journal` (a worker node's
-journal), `feedback export`, `reaper`, `relay`, `worker alive` (the workers' liveness probe) and
-`standalone`; for users, the client: `login`, `scan`, `chat`, `my profile`, `my export`.
+journal), `feedback export`, `users` (accounts' roles: the only way to make someone an admin),
+`reaper`, `relay`, `worker alive` (the workers' liveness probe) and `standalone`; for users, the
+client: `login`, `scan`, `chat`, `my profile`, `my export`.
 Installed workspace packages add their own commands through `bunri.commands` entry points (the
 AI worker's `train` and `evaluate`).
 """
@@ -10,19 +11,21 @@ AI worker's `train` and `evaluate`).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
 from bunri.settings import BunriSettings
+from bunri_programs.database import in_transaction
+from bunri_programs.rewards import rewards_app
+from bunri_programs.users import users_app
 from bunri_programs.weekly_reports import weekly_reports_app
 
 # SQLAlchemy and Alembic are imported by the commands that use them: `bunri worker alive` runs as
 # a container health check every few seconds, and should not pay a second of imports each time.
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncConnection
+    pass
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Bunri's command line.")
 db = typer.Typer(no_args_is_help=True, help="The database: migrations and checks.")
@@ -39,6 +42,8 @@ my = typer.Typer(
 )
 app.add_typer(my, name="my")
 my.add_typer(weekly_reports_app, name="weekly-reports")
+app.add_typer(users_app, name="users")
+app.add_typer(rewards_app, name="rewards")
 
 
 def _add_journal_commands() -> None:
@@ -69,21 +74,6 @@ _installed: list[bool] = []
 T = TypeVar("T")
 
 
-def _with_connection(action: Callable[[AsyncConnection], Awaitable[T]]) -> T:
-    from sqlalchemy.ext.asyncio import create_async_engine
-    from sqlalchemy.pool import NullPool
-
-    async def run() -> T:
-        engine = create_async_engine(BunriSettings().database_url, poolclass=NullPool)
-        try:
-            async with engine.begin() as connection:
-                return await action(connection)
-        finally:
-            await engine.dispose()
-
-    return asyncio.run(run())
-
-
 @db.command()
 def upgrade(revision: str = typer.Argument("head")) -> None:
     """Create the database if it is missing, then migrate it to REVISION (default: head)."""
@@ -92,8 +82,8 @@ def upgrade(revision: str = typer.Argument("head")) -> None:
     url = BunriSettings().database_url
     if asyncio.run(migrations.create_database_if_missing(url)):
         typer.echo("created the database")
-    _with_connection(lambda connection: migrations.upgrade(connection, revision))
-    typer.echo(f"database at {_with_connection(migrations.current_revision)}")
+    in_transaction(lambda connection: migrations.upgrade(connection, revision))
+    typer.echo(f"database at {in_transaction(migrations.current_revision)}")
 
 
 @db.command()
@@ -101,8 +91,8 @@ def downgrade(revision: str) -> None:
     """Migrate the database down to REVISION ('base' empties it)."""
     from bunri import migrations
 
-    _with_connection(lambda connection: migrations.downgrade(connection, revision))
-    typer.echo(f"database at {_with_connection(migrations.current_revision)}")
+    in_transaction(lambda connection: migrations.downgrade(connection, revision))
+    typer.echo(f"database at {in_transaction(migrations.current_revision)}")
 
 
 @db.command()
@@ -110,7 +100,7 @@ def revision(message: str) -> None:
     """Write a new migration from the difference between the models and the database."""
     from bunri import migrations
 
-    path = _with_connection(lambda connection: migrations.autogenerate(connection, message))
+    path = in_transaction(lambda connection: migrations.autogenerate(connection, message))
     typer.echo(f"wrote {path}")
 
 
@@ -119,12 +109,12 @@ def check() -> None:
     """Fail unless the database is at head and the models match the migrations."""
     from bunri import migrations
 
-    current = _with_connection(migrations.current_revision)
+    current = in_transaction(migrations.current_revision)
     head = migrations.head_revision()
     if current != head:
         typer.echo(f"database at {current}, migrations at {head}: run 'bunri db upgrade'", err=True)
         raise typer.Exit(1)
-    changes = _with_connection(migrations.pending_model_changes)
+    changes = in_transaction(migrations.pending_model_changes)
     if changes:
         typer.echo(
             "models and migrations disagree; 'alembic revision --autogenerate' would emit:",
@@ -245,9 +235,9 @@ def standalone(
     port: int = typer.Option(8080, help="Port of the one base URL."),
     state_dir: Path = typer.Option(Path(".bunri"), help="Where embedded parts keep their data."),
 ) -> None:
-    """Run the whole platform on this machine: auth-api, scan-api, chat-api and my-api behind
-    one base URL, the storage and AI workers, with embedded stand-ins for PostgreSQL, RabbitMQ
-    and S3 where they are not configured."""
+    """Run the whole platform on this machine: auth-api, scan-api, chat-api, my-api and
+    character-api behind one base URL, the storage, AI and character workers, with embedded
+    stand-ins for PostgreSQL, RabbitMQ and S3 where they are not configured."""
     from bunri_programs.standalone.run import PARTS, missing_parts, run_standalone
 
     missing = missing_parts()

@@ -5,19 +5,21 @@
 # no secret.
 
 locals {
-  is_worker = contains(["worker-storage", "worker-ai"], var.role)
-  is_app    = contains(["api", "worker-storage", "worker-ai"], var.role)
+  is_worker = contains(["worker-storage", "worker-ai", "worker-character"], var.role)
+  is_app    = contains(["api", "worker-storage", "worker-ai", "worker-character"], var.role)
 
   # What each application role installs from the workspace and runs. programs is the `bunri`
   # command: migrations and the reaper on API nodes, `bunri worker alive` on worker nodes.
   members = {
-    api              = ["libs/bunri", "programs", "services/auth-api", "services/scan-api", "services/chat-api", "services/my-api"]
-    "worker-storage" = ["libs/bunri", "programs", "workers/storage"]
-    "worker-ai"      = ["libs/bunri", "programs", "workers/ai"]
+    api                = ["libs/bunri", "programs", "services/auth-api", "services/scan-api", "services/chat-api", "services/my-api", "services/character-api"]
+    "worker-storage"   = ["libs/bunri", "programs", "workers/storage"]
+    "worker-ai"        = ["libs/bunri", "programs", "workers/ai"]
+    "worker-character" = ["libs/bunri", "programs", "workers/character"]
   }
   workers = {
-    "worker-storage" = { unit = "bunri-storage-worker", service_name = "storage-worker" }
-    "worker-ai"      = { unit = "bunri-ai-worker", service_name = "ai-worker" }
+    "worker-storage"   = { unit = "bunri-storage-worker", service_name = "storage-worker" }
+    "worker-ai"        = { unit = "bunri-ai-worker", service_name = "ai-worker" }
+    "worker-character" = { unit = "bunri-character-worker", service_name = "character-worker" }
   }
   worker = lookup(local.workers, var.role, { unit = "", service_name = "" })
 
@@ -70,6 +72,13 @@ locals {
         unit_lines    = local.after_migrations
         service_lines = local.api_service_lines
       }
+      "bunri-character-api" = {
+        description   = "Bunri character-api"
+        type          = "simple"
+        exec_start    = "${local.venv}/bunri-character-api"
+        unit_lines    = local.after_migrations
+        service_lines = local.api_service_lines
+      }
       # Dead letters fail their scans; several reapers (one per API node) share the queues safely.
       "bunri-reaper" = {
         description   = "Bunri reaper (dead-letter queues)"
@@ -102,6 +111,15 @@ locals {
         description   = "Bunri AI worker (Celery, prefork)"
         type          = "simple"
         exec_start    = "${local.venv}/bunri-ai-worker"
+        unit_lines    = local.after_journal_volume
+        service_lines = local.worker_service_lines
+      }
+    }
+    "worker-character" = {
+      "bunri-character-worker" = {
+        description   = "Bunri character worker (Celery, prefork)"
+        type          = "simple"
+        exec_start    = "${local.venv}/bunri-character-worker"
         unit_lines    = local.after_journal_volume
         service_lines = local.worker_service_lines
       }
@@ -186,11 +204,12 @@ locals {
   }
 
   bootstrap_template = {
-    api              = "bootstrap-app.sh.tftpl"
-    "worker-storage" = "bootstrap-app.sh.tftpl"
-    "worker-ai"      = "bootstrap-app.sh.tftpl"
-    broker           = "bootstrap-broker.sh.tftpl"
-    data             = "bootstrap-data.sh.tftpl"
+    api                = "bootstrap-app.sh.tftpl"
+    "worker-storage"   = "bootstrap-app.sh.tftpl"
+    "worker-ai"        = "bootstrap-app.sh.tftpl"
+    "worker-character" = "bootstrap-app.sh.tftpl"
+    broker             = "bootstrap-broker.sh.tftpl"
+    data               = "bootstrap-data.sh.tftpl"
   }
   bootstrap = templatefile("${path.module}/templates/${local.bootstrap_template[var.role]}", {
     role           = var.role

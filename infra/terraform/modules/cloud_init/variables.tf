@@ -1,10 +1,10 @@
 variable "role" {
-  description = "api, worker-storage, worker-ai, broker or data."
+  description = "api, worker-storage, worker-ai, worker-character, broker or data."
   type        = string
 
   validation {
-    condition     = contains(["api", "worker-storage", "worker-ai", "broker", "data"], var.role)
-    error_message = "The role must be one of api, worker-storage, worker-ai, broker, data."
+    condition     = contains(["api", "worker-storage", "worker-ai", "worker-character", "broker", "data"], var.role)
+    error_message = "The role must be one of api, worker-storage, worker-ai, worker-character, broker, data."
   }
 }
 

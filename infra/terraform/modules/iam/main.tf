@@ -10,7 +10,8 @@
 #                                    (S3ObjectStore.purge: an erased account keeps no old version)
 #   api (scan-api,  s3:GetObject     (S3ObjectStore.get and the presigned GETs they hand out; HEAD
 #        my-api)                      is authorised by s3:GetObject too); never a delete
-# The AI worker receives its analysis image inside the task message: no S3 at all.
+# The AI worker receives its analysis image inside the task message, and the character worker
+# counts points from events and grants campaigns in PostgreSQL: no S3 at all for either.
 
 data "aws_partition" "current" {}
 
@@ -20,8 +21,8 @@ locals {
   partition  = data.aws_partition.current.partition
   account_id = data.aws_caller_identity.current.account_id
 
-  roles        = toset(["api", "worker-storage", "worker-ai", "broker", "data"])
-  worker_roles = toset(["worker-storage", "worker-ai"])
+  roles        = toset(["api", "worker-storage", "worker-ai", "worker-character", "broker", "data"])
+  worker_roles = toset(["worker-storage", "worker-ai", "worker-character"])
 
   # The key layout of bunri.storage: scan_object_key (scans/<scan id>/...) and
   # profile_photo_key (profiles/<user id>/...).

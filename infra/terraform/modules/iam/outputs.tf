@@ -1,5 +1,5 @@
 output "instance_profile_names" {
-  description = "Instance profile of each role (api, worker-storage, worker-ai, broker, data)."
+  description = "Instance profile of each role (api, worker-storage, worker-ai, worker-character, broker, data)."
   value       = { for role, profile in aws_iam_instance_profile.node : role => profile.name }
 }
 

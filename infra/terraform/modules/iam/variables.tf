@@ -18,7 +18,7 @@ variable "parameter_prefix" {
 }
 
 variable "worker_asg_names" {
-  description = "Auto scaling group name of each worker role (worker-storage, worker-ai)."
+  description = "Auto scaling group name of each worker role (worker-storage, worker-ai, worker-character)."
   type        = map(string)
 }
 

@@ -9,12 +9,12 @@ variable "deployment" {
 }
 
 variable "role" {
-  description = "Node role: api, worker-storage, worker-ai, broker or data (the bunri:role tag)."
+  description = "Node role: api, worker-storage, worker-ai, worker-character, broker or data (the bunri:role tag)."
   type        = string
 
   validation {
-    condition     = contains(["api", "worker-storage", "worker-ai", "broker", "data"], var.role)
-    error_message = "The role must be one of api, worker-storage, worker-ai, broker, data."
+    condition     = contains(["api", "worker-storage", "worker-ai", "worker-character", "broker", "data"], var.role)
+    error_message = "The role must be one of api, worker-storage, worker-ai, worker-character, broker, data."
   }
 }
 

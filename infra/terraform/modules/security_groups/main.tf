@@ -6,9 +6,10 @@
 locals {
   # Roles whose processes talk to the broker, PostgreSQL and Redis.
   application_roles = {
-    api            = aws_security_group.api.id
-    worker_storage = aws_security_group.worker_storage.id
-    worker_ai      = aws_security_group.worker_ai.id
+    api              = aws_security_group.api.id
+    worker_storage   = aws_security_group.worker_storage.id
+    worker_ai        = aws_security_group.worker_ai.id
+    worker_character = aws_security_group.worker_character.id
   }
 
   # Outbound to the internet (through NAT): apt and PyPI, SSM and CloudWatch endpoints, S3, the
@@ -19,11 +20,12 @@ locals {
   }
 
   all_groups = {
-    api            = aws_security_group.api.id
-    worker_storage = aws_security_group.worker_storage.id
-    worker_ai      = aws_security_group.worker_ai.id
-    broker         = aws_security_group.broker.id
-    data           = aws_security_group.data.id
+    api              = aws_security_group.api.id
+    worker_storage   = aws_security_group.worker_storage.id
+    worker_ai        = aws_security_group.worker_ai.id
+    worker_character = aws_security_group.worker_character.id
+    broker           = aws_security_group.broker.id
+    data             = aws_security_group.data.id
   }
 
   # Who may open which port on the broker and the data node.
@@ -54,8 +56,9 @@ resource "aws_security_group" "alb" {
   tags = { Name = "${var.name}-alb" }
 }
 
-# The gateway and every API service (my-api too) share these nodes; the services listen on
-# 127.0.0.1 only. The description predates my-api and stays as it is: changing it replaces the group.
+# The gateway and every API service (my-api and character-api too) share these nodes; the services
+# listen on 127.0.0.1 only. The description predates my-api and stays as it is: changing it replaces
+# the group.
 resource "aws_security_group" "api" {
   name        = "${var.name}-api"
   description = "API nodes (gateway, auth-api, scan-api, chat-api): the gateway port from the load balancer only"
@@ -78,6 +81,14 @@ resource "aws_security_group" "worker_ai" {
   vpc_id      = var.vpc_id
 
   tags = { Name = "${var.name}-worker-ai" }
+}
+
+resource "aws_security_group" "worker_character" {
+  name        = "${var.name}-worker-character"
+  description = "Character worker nodes: no inbound traffic"
+  vpc_id      = var.vpc_id
+
+  tags = { Name = "${var.name}-worker-character" }
 }
 
 resource "aws_security_group" "broker" {

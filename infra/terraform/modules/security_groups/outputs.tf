@@ -14,6 +14,10 @@ output "worker_ai" {
   value = aws_security_group.worker_ai.id
 }
 
+output "worker_character" {
+  value = aws_security_group.worker_character.id
+}
+
 output "broker" {
   value = aws_security_group.broker.id
 }

@@ -8,12 +8,12 @@ variable "deployment" {
 }
 
 variable "role" {
-  description = "worker-storage or worker-ai."
+  description = "worker-storage, worker-ai or worker-character."
   type        = string
 
   validation {
-    condition     = contains(["worker-storage", "worker-ai"], var.role)
-    error_message = "The role must be worker-storage or worker-ai."
+    condition     = contains(["worker-storage", "worker-ai", "worker-character"], var.role)
+    error_message = "The role must be worker-storage, worker-ai or worker-character."
   }
 }
 

@@ -28,6 +28,12 @@ class BunriError(Exception):
         super().__init__(self.detail)
 
 
+class Forbidden(BunriError):
+    status_code = 403
+    code = "forbidden"
+    message = "You may not do this."
+
+
 class NotFound(BunriError):
     status_code = 404
     code = "not_found"

@@ -22,6 +22,8 @@ from bunri.messaging.tasks import (
     ANALYZE_SCAN,
     ANSWER_CHAT_BATCH,
     ERASE_ACCOUNT,
+    GRANT_CAMPAIGN_CHUNK,
+    HANDLE_EVENT,
     STORE_PROFILE_PHOTO,
     STORE_SCAN_IMAGE,
 )
@@ -84,6 +86,8 @@ class Reaper:
             ANSWER_CHAT_BATCH: self._fail_batch_job,
             STORE_PROFILE_PHOTO: self._fail_profile_photo,
             ERASE_ACCOUNT: self._erasure_lost,
+            HANDLE_EVENT: self._event_lost,
+            GRANT_CAMPAIGN_CHUNK: self._chunk_lost,
         }
 
     def handle(self, dead: DeadLetter) -> str:
@@ -180,6 +184,23 @@ class Reaper:
         # finds it and sends its erasure again.
         log.error("erasure dead-lettered; it will be sent again", reason=dead.reason)
         return "resent_later"
+
+    def _event_lost(self, dead: DeadLetter) -> str:
+        # Poison (it kept killing the character worker) or a week unconsumed: its points are
+        # not counted. Said loudly; the event's change itself (a scan, an answer) stands.
+        log.error(
+            "domain event dead-lettered; not counted", reason=dead.reason, task_id=dead.task_id
+        )
+        return "event_dropped"
+
+    def _chunk_lost(self, dead: DeadLetter) -> str:
+        # The chunk stays not done in the database: `bunri rewards resume` sends it again.
+        log.error(
+            "campaign chunk dead-lettered; `bunri rewards resume` sends it again",
+            reason=dead.reason,
+            task_id=dead.task_id,
+        )
+        return "resend_with_cli"
 
     def overdue_erasures(self, overdue_after: timedelta, limit: int = 100) -> list[uuid.UUID]:
         """Accounts asked to be deleted longer ago than `overdue_after` and still there."""

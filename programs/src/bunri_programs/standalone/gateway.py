@@ -20,6 +20,7 @@ SERVICE_PREFIXES: dict[str, tuple[str, ...]] = {
     "scan-api": ("/api/v1/scans", "/api/v1/guides"),
     "chat-api": ("/api/v1/chat",),
     "my-api": ("/api/v1/my",),
+    "character-api": ("/api/v1/character",),
 }
 
 

@@ -1,6 +1,6 @@
-"""Start everything on one machine: migrate, spawn the two workers, serve auth-api, scan-api,
-chat-api and my-api behind one base URL, make sure a demo account exists, and print how to use
-it."""
+"""Start everything on one machine: migrate, spawn the three workers, serve auth-api, scan-api,
+chat-api, my-api and character-api behind one base URL, make sure a demo account exists, and print
+how to use it."""
 
 from __future__ import annotations
 
@@ -31,7 +31,16 @@ from bunri_programs.client.credentials import demo_login_path, save_tokens
 log = get_logger(__name__)
 
 # What it serves and starts: the packages of bunri-programs[standalone].
-PARTS = ("auth_api", "scan_api", "chat_api", "my_api", "storage_worker", "ai_worker")
+PARTS = (
+    "auth_api",
+    "scan_api",
+    "chat_api",
+    "my_api",
+    "character_api",
+    "storage_worker",
+    "ai_worker",
+    "character_worker",
+)
 DEMO_EMAIL = "demo@bunri.example"
 RABBITMQ = "amqp://guest:guest@127.0.0.1:5672//"
 POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/bunri"
@@ -79,6 +88,9 @@ def plan(state_dir: Path, host: str, port: int) -> Plan:
             "BUNRI_STORAGE_WORKER_CONCURRENCY", "10"
         ),
         "BUNRI_AI_WORKER_CONCURRENCY": os.environ.get("BUNRI_AI_WORKER_CONCURRENCY", "1"),
+        "BUNRI_CHARACTER_WORKER_CONCURRENCY": os.environ.get(
+            "BUNRI_CHARACTER_WORKER_CONCURRENCY", "1"
+        ),
     }
     result = Plan(env)
     if "BUNRI_DATABASE_URL" in os.environ:
@@ -127,12 +139,13 @@ def _postgres_accepts(url: str) -> bool:
 
 
 class Workers:
-    """The storage and AI workers (and, with RabbitMQ, the reaper of its dead-letter queues) as
-    child processes, restarted if they die."""
+    """The storage, AI and character workers (and, with RabbitMQ, the reaper of its dead-letter
+    queues) as child processes, restarted if they die."""
 
     COMMANDS: ClassVar[dict[str, list[str]]] = {
         "storage": ["bunri-storage-worker"],
         "ai": ["bunri-ai-worker"],
+        "character": ["bunri-character-worker"],
         "reaper": ["bunri", "reaper"],
     }
 
@@ -237,6 +250,7 @@ async def _migrate(url: str) -> None:
 def _gateway() -> Any:
     from auth_api.app import create_app as create_auth_app
     from bunri_programs.standalone.gateway import SERVICE_PREFIXES, PathRouter
+    from character_api.app import create_app as create_character_app
     from chat_api.app import create_app as create_chat_app
     from my_api.app import create_app as create_my_app
     from scan_api.app import create_app as create_scan_app
@@ -247,6 +261,7 @@ def _gateway() -> Any:
             (SERVICE_PREFIXES["scan-api"], create_scan_app()),
             (SERVICE_PREFIXES["chat-api"], create_chat_app()),
             (SERVICE_PREFIXES["my-api"], create_my_app()),
+            (SERVICE_PREFIXES["character-api"], create_character_app()),
         ]
     )
 

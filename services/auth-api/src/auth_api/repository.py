@@ -9,6 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from bunri.auth.claims import MAX_ROLE_LENGTH
 from bunri.db.models import RefreshToken, SocialAccount, User
 
 
@@ -37,10 +38,20 @@ async def lock_refresh_token(session: AsyncSession, digest: bytes) -> RefreshTok
     )
 
 
-async def account_deleted(session: AsyncSession, user_id: uuid.UUID) -> bool:
-    """Whether the account asked to be deleted (it is being erased)."""
-    deleted_at = await session.scalar(select(User.deleted_at).where(User.id == user_id))
-    return deleted_at is not None
+async def current_roles(session: AsyncSession, user_id: uuid.UUID) -> list[str] | None:
+    """The account's roles as its row has them now (read afresh, not from the session's
+    identity map); None when the account is gone or asked to be deleted (it is being erased)."""
+    row = (
+        await session.execute(select(User.roles, User.deleted_at).where(User.id == user_id))
+    ).one_or_none()
+    if row is None or row.deleted_at is not None:
+        return None
+    # A JSON array (given by `bunri users`); anything in it that is not a role name a token can
+    # carry counts for nothing.
+    stored = row.roles if isinstance(row.roles, list) else []
+    return sorted(
+        {role for role in stored if isinstance(role, str) and 0 < len(role) <= MAX_ROLE_LENGTH}
+    )
 
 
 async def revoke_refresh_family(session: AsyncSession, family_id: uuid.UUID, at: datetime) -> None:

@@ -96,7 +96,10 @@ class AuthService:
         return await self.start_session(session, user.id)
 
     async def start_session(self, session: AsyncSession, user_id: uuid.UUID) -> TokenPair:
-        return await self._issue_pair(session, user_id, family_id=uuid7())
+        """A new sign-in session (password or social login) for the account; its access tokens
+        carry the roles the account's row has now (none for an account being deleted)."""
+        roles = await repository.current_roles(session, user_id)
+        return await self._issue_pair(session, user_id, family_id=uuid7(), roles=roles or [])
 
     async def refresh(self, session: AsyncSession, refresh_token: str) -> TokenPair:
         """Spend a refresh token for a new pair. Spending one twice revokes its whole family;
@@ -111,10 +114,14 @@ class AuthService:
         if stored.expires_at <= now:
             raise RefreshTokenExpired()
         # A token minted by a refresh that raced the account's deletion outlives its revocation.
-        if await repository.account_deleted(session, stored.user_id):
+        # The roles are read again too: one taken away is gone from the next access token.
+        roles = await repository.current_roles(session, stored.user_id)
+        if roles is None:
             raise RefreshTokenInvalid()
         stored.used_at = now
-        return await self._issue_pair(session, stored.user_id, family_id=stored.family_id)
+        return await self._issue_pair(
+            session, stored.user_id, family_id=stored.family_id, roles=roles
+        )
 
     async def logout(
         self, session: AsyncSession, claims: AccessClaims, refresh_token: str | None
@@ -139,7 +146,11 @@ class AuthService:
         await repository.revoke_refresh_family(session, family_id, utcnow())
 
     async def _issue_pair(
-        self, session: AsyncSession, user_id: uuid.UUID, family_id: uuid.UUID
+        self,
+        session: AsyncSession,
+        user_id: uuid.UUID,
+        family_id: uuid.UUID,
+        roles: list[str],
     ) -> TokenPair:
         refresh_token, digest = new_refresh_token()
         refresh_ttl = self._settings.refresh_token_ttl_seconds
@@ -151,7 +162,7 @@ class AuthService:
                 expires_at=utcnow() + timedelta(seconds=refresh_ttl),
             )
         )
-        access = self._access_tokens.issue(user_id, session_id=family_id)
+        access = self._access_tokens.issue(user_id, session_id=family_id, roles=roles)
         return TokenPair(
             access_token=access.token,
             refresh_token=refresh_token,

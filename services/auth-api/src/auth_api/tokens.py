@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -29,11 +30,15 @@ class AccessTokenIssuer:
         self._audience = audience
         self.ttl_seconds = ttl_seconds
 
-    def issue(self, user_id: uuid.UUID, session_id: uuid.UUID) -> AccessToken:
+    def issue(
+        self, user_id: uuid.UUID, session_id: uuid.UUID, roles: Iterable[str] = ()
+    ) -> AccessToken:
+        """An access token; `roles` are the account's as its row has them now (the claim is left
+        out when there are none, as for most people)."""
         issued_at = utcnow()
         expires_at = issued_at + timedelta(seconds=self.ttl_seconds)
         token_id = secrets.token_urlsafe(16)
-        claims = {
+        claims: dict[str, object] = {
             "iss": self._issuer,
             "aud": self._audience,
             "sub": str(user_id),
@@ -42,6 +47,8 @@ class AccessTokenIssuer:
             "iat": int(issued_at.timestamp()),
             "exp": int(expires_at.timestamp()),
         }
+        if granted := sorted(set(roles)):
+            claims["roles"] = granted
         token = jwt.encode(
             claims,
             self._key.private_key,

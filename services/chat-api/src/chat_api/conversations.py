@@ -17,6 +17,7 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from bunri.chat.grounding import answer_topics
 from bunri.db.base import utcnow
 from bunri.db.models import AnswerState, ChatMessage, ChatRole, Conversation, Scan, ScanStatus
 from bunri.ids import uuid7
@@ -157,7 +158,11 @@ class ConversationStore:
                     CHAT_ANSWERED,
                     turn.user_id,
                     turn.answer_id,
-                    {"conversation_id": str(turn.conversation_id), "path": "live"},
+                    {
+                        "conversation_id": str(turn.conversation_id),
+                        "path": "live",
+                        "topics": answer_topics(sources),
+                    },
                 )
                 await record_event_async(connection, event)
 

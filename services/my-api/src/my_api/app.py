@@ -13,12 +13,11 @@ from bunri.logging import configure_logging
 from bunri.messaging.outbox import publishing
 from bunri.profiles import AsyncProfileCache
 from bunri.ratelimit import FixedWindowLimiter
-from bunri.redis import create_redis
 from bunri.regions import load_regions
 from bunri.storage import create_object_store
 from bunri.web.app import attach_resources, create_service_app
 from bunri.web.middleware import BodyLimit
-from bunri.web.resources import open_resources
+from bunri.web.resources import open_cache_redis, open_resources
 from my_api import endpoints
 from my_api.account import AccountService
 from my_api.cache import ResilientProfileCache
@@ -39,15 +38,9 @@ def create_app(settings: MyApiSettings | None = None) -> FastAPI:
         async with (
             open_resources(settings) as resources,
             publishing(settings, resources.sessionmaker) as publisher,
+            open_cache_redis(settings, resources) as cache_redis,
         ):
             attach_resources(app, resources)
-            cache_redis = (
-                resources.redis
-                if settings.cache_redis_url is None
-                else create_redis(
-                    settings.model_copy(update={"redis_url": settings.cache_redis_url})
-                )
-            )
             app.state.object_store = create_object_store(settings)
             profile_cache = ResilientProfileCache(AsyncProfileCache(cache_redis))
             app.state.profile_service = ProfileService(
@@ -73,8 +66,6 @@ def create_app(settings: MyApiSettings | None = None) -> FastAPI:
                 yield
             finally:
                 await profile_cache.close()
-                if cache_redis is not resources.redis:
-                    await cache_redis.aclose()
 
     def body_limit(path: str) -> BodyLimit:
         if path == PHOTO_PATH:

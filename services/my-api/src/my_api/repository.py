@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import literal, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bunri.db.base import utcnow
 from bunri.db.models import PhotoStatus, Profile, User
+from bunri.db.upsert import upsert_insert
 
 _PROFILE_ROW = select(
     Profile.user_id,
@@ -36,13 +36,12 @@ _PROFILE_ROW = select(
 async def ensure_profile(connection: AsyncConnection, user_id: uuid.UUID) -> None:
     """Create the person's profile with the defaults unless it exists (one statement: two first
     reads at once make one row); none for an account that is gone or going."""
-    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
     now = literal(utcnow(), type_=Profile.created_at.type)
     account = select(User.id, now, now, *(literal(value) for value in _DEFAULTS.values())).where(
         User.id == user_id, User.deleted_at.is_(None)
     )
     await connection.execute(
-        insert(Profile)
+        upsert_insert(connection, Profile)
         .from_select(["user_id", "created_at", "updated_at", *_DEFAULTS], account)
         .on_conflict_do_nothing(index_elements=[Profile.user_id])
     )

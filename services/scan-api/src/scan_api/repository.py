@@ -12,10 +12,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bunri.db.models import Scan, ScanFeedback, ScanStatus
+from bunri.db.upsert import upsert_insert
 
 _INSERT_SCAN = insert(Scan)
 _KEYED_SCAN = select(Scan.id, Scan.status, Scan.created_at, Scan.request_digest)
@@ -68,9 +68,7 @@ async def feedback_for_scans(
 async def upsert_feedback(session: AsyncSession, values: dict[str, Any]) -> ScanFeedback:
     """Insert the scan's feedback, or replace every field of the one it has but `created_at`,
     in one statement: two requests at once leave one row, never a unique-key error."""
-    dialect = session.get_bind().dialect.name
-    upsert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    inserting = upsert(ScanFeedback).values(values)
+    inserting = upsert_insert(session, ScanFeedback).values(values)
     replaced = {
         name: inserting.excluded[name] for name in values if name not in ("scan_id", "created_at")
     }

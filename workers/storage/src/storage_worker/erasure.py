@@ -16,6 +16,9 @@ import redis
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bunri.character.campaigns import forget_campaign_membership
+from bunri.character.leaderboard import forget_person
+from bunri.character.projections import character_cache_key
 from bunri.db.models import OutboxMessage, Scan, User
 from bunri.journal import Journal, TaskRecord
 from bunri.logging import get_logger, without_context
@@ -84,6 +87,9 @@ class AccountEraser:
         # Again, now that no row names them: an image a worker stored meanwhile (its scan's task
         # had read the scan before the rows went) goes too.
         objects += self._purge_objects(user_id, scans)
+        # And off the boards again: a projection that read the standing before `deleted_at`
+        # was set may have written it back since.
+        forget_person(self._cache_redis, user_id)
         records = self._journal.forget_subjects([str(user_id), *scans], including=task.task_id)
         # The audit line: which erasure, and how much, never who.
         with without_context("user_id", "task_id"):
@@ -134,6 +140,7 @@ class AccountEraser:
             for start in range(0, len(scan_ids), 1000):
                 uploads = [f"{STORE_SCAN_IMAGE}:{scan_id}" for scan_id in scan_ids[start:][:1000]]
                 session.execute(delete(OutboxMessage).where(OutboxMessage.task_id.in_(uploads)))
+            forget_campaign_membership(session, user_id)
             session.execute(delete(User).where(User.id == user_id, User.deleted_at.is_not(None)))
             session.commit()
 
@@ -142,7 +149,8 @@ class AccountEraser:
         return self._store.purge([profile_photo_prefix(user_id), *map(_scan_prefix, scans)])
 
     def _delete_redis_keys(self, user_id: uuid.UUID, scans: list[str]) -> None:
-        self._cache_redis.delete(profile_cache_key(user_id))
+        self._cache_redis.delete(profile_cache_key(user_id), character_cache_key(user_id))
+        forget_person(self._cache_redis, user_id)
         named = [profile_cache_key(user_id), *map(stream_key, scans)]
         # Whatever else names the person (rate limits): a scan of the keyspace, which an
         # erasure (rare) can afford.

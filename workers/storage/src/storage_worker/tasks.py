@@ -7,9 +7,7 @@ from typing import Any
 
 import amqp.exceptions
 import botocore.exceptions
-import kombu.exceptions
 import redis.exceptions
-import sqlalchemy.exc
 from celery import Task
 from celery.exceptions import SoftTimeLimitExceeded
 
@@ -30,7 +28,7 @@ from bunri.metrics.messaging import QUEUE_FULL as QUEUE_FULL_REASON
 from bunri.once import once
 from bunri.profiles import SyncProfileCache
 from bunri.tracing import TRACEPARENT_HEADER, outgoing_traceparent
-from bunri.worker.retry import retry_while_allowed
+from bunri.worker.retry import DEPENDENCY_AWAY, retry_while_allowed
 from storage_worker.app import (
     app,
     cache_redis_client,
@@ -50,15 +48,10 @@ log = get_logger(__name__)
 
 # Worth another try later: the database, the object store or the broker was briefly away.
 TRANSIENT = (
-    sqlalchemy.exc.OperationalError,
-    sqlalchemy.exc.InterfaceError,
-    sqlalchemy.exc.TimeoutError,  # no pooled connection free in time
+    *DEPENDENCY_AWAY,
     botocore.exceptions.EndpointConnectionError,
     botocore.exceptions.ConnectionClosedError,
     botocore.exceptions.ReadTimeoutError,
-    kombu.exceptions.OperationalError,
-    ConnectionError,
-    TimeoutError,
 )
 # What else an erasure waits out: S3 refusing (throttled, a deletion it reported failed) or
 # taking longer than the time limit, Redis away.

@@ -61,7 +61,7 @@ def main() -> None:
         os.environ["RABBITMQ_MONITOR_PASSWORD"],
     )
     data = metric_data(os.environ["NODE_DEPLOYMENT"], depths)
-    # One call: PutMetricData takes up to 1,000 values and the topology has eight queues.
+    # One call: PutMetricData takes up to 1,000 values and the topology has fourteen queues.
     boto3.client("cloudwatch").put_metric_data(
         Namespace=os.environ["NODE_QUEUE_METRIC_NAMESPACE"], MetricData=data
     )

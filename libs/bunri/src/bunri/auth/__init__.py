@@ -4,9 +4,10 @@ Services never call auth-api per request: they verify signatures with public key
 auth-api's JWKS and ask Redis whether the token (or its whole sign-in session) was revoked.
 """
 
-from bunri.auth.claims import AccessClaims
+from bunri.auth.claims import ADMIN_ROLE, KNOWN_ROLES, AccessClaims
 from bunri.auth.errors import (
     AuthUnavailable,
+    RoleRequired,
     TokenError,
     TokenExpired,
     TokenInvalid,
@@ -18,11 +19,14 @@ from bunri.auth.revocation import RevocationStore
 from bunri.auth.verifier import TokenVerifier
 
 __all__ = [
+    "ADMIN_ROLE",
+    "KNOWN_ROLES",
     "AccessClaims",
     "AuthUnavailable",
     "JwksKeySource",
     "KeySource",
     "RevocationStore",
+    "RoleRequired",
     "StaticKeySource",
     "TokenError",
     "TokenExpired",

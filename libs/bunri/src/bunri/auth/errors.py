@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from bunri.errors import BunriError, DependencyUnavailable
+from bunri.errors import BunriError, DependencyUnavailable, Forbidden
 
 
 class TokenError(BunriError):
@@ -34,6 +34,19 @@ class TokenExpired(TokenError):
 class TokenRevoked(TokenError):
     code = "token_revoked"
     message = "The access token has been revoked; sign in again."
+
+
+class RoleRequired(Forbidden):
+    """A 403: the token is good, but the account lacks the role the route needs (RFC 6750's
+    insufficient_scope). The code stays `forbidden`; the message names the role."""
+
+    def __init__(self, role: str) -> None:
+        super().__init__(
+            f"This needs the '{role}' role, which your account does not have. If it was given "
+            "to you a moment ago, sign in again (or refresh your token).",
+            headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{role}"'},
+        )
+        self.role = role
 
 
 class AuthUnavailable(DependencyUnavailable):

@@ -12,7 +12,12 @@ from typing import Any
 import jwt
 import redis.exceptions
 
-from bunri.auth.claims import ACCESS_TOKEN_TYPE, SUPPORTED_ALGORITHMS, AccessClaims
+from bunri.auth.claims import (
+    ACCESS_TOKEN_TYPE,
+    MAX_ROLE_LENGTH,
+    SUPPORTED_ALGORITHMS,
+    AccessClaims,
+)
 from bunri.auth.errors import AuthUnavailable, TokenExpired, TokenInvalid, TokenRevoked
 from bunri.auth.keys import KeySource
 from bunri.auth.revocation import RevocationStore
@@ -114,6 +119,20 @@ def _claims_from(payload: dict[str, Any]) -> AccessClaims:
             session_id=uuid.UUID(str(payload["sid"])),
             issued_at=datetime.fromtimestamp(int(payload["iat"]), UTC),
             expires_at=datetime.fromtimestamp(int(payload["exp"]), UTC),
+            roles=_roles_from(payload.get("roles")),
         )
     except (ValueError, TypeError) as exc:
         raise TokenInvalid("The access token's claims are malformed.") from exc
+
+
+def _roles_from(claim: object) -> frozenset[str]:
+    """The `roles` claim: absent for most people, else a list of role names. Any other shape is
+    a malformed token. Names this library does not know are kept (a role auth-api learns before
+    this service does); they grant nothing here, since a route asks for the role it needs."""
+    if claim is None:
+        return frozenset()
+    if not isinstance(claim, list) or not all(
+        isinstance(role, str) and 0 < len(role) <= MAX_ROLE_LENGTH for role in claim
+    ):
+        raise ValueError("the roles claim must be a list of role names")
+    return frozenset(claim)

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
+from bunri.chat.grounding import answer_topics
 from bunri.db.base import utcnow
 from bunri.db.models import BatchKind, BatchStatus, ChatBatchJob
 from bunri.messaging.events import DomainEvent, record_event
@@ -34,14 +35,21 @@ def _finish(sessions: sessionmaker[Session], job_id: uuid.UUID, **values: Any) -
             update(ChatBatchJob)
             .where(ChatBatchJob.id == job_id, ChatBatchJob.status == BatchStatus.QUEUED)
             .values(completed_at=utcnow(), updated_at=utcnow(), **values)
-            .returning(ChatBatchJob.user_id, ChatBatchJob.kind, ChatBatchJob.status)
+            .returning(
+                ChatBatchJob.user_id, ChatBatchJob.kind, ChatBatchJob.status, ChatBatchJob.sources
+            )
         ).first()
         if (
             ended is not None
             and ended.status is BatchStatus.COMPLETED
             and ended.kind is BatchKind.QUESTION
         ):
-            event = DomainEvent(CHAT_ANSWERED, ended.user_id, job_id, {"path": "batch"})
+            event = DomainEvent(
+                CHAT_ANSWERED,
+                ended.user_id,
+                job_id,
+                {"path": "batch", "topics": answer_topics(ended.sources)},
+            )
             record_event(session, event)
         session.commit()
     return ended is not None

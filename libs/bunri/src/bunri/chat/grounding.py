@@ -114,3 +114,8 @@ def _words(text: str) -> list[str]:
 @cache
 def guide_index() -> GuideIndex:
     return GuideIndex(load_taxonomy())
+
+
+def answer_topics(sources: list[dict[str, Any]] | None) -> list[str]:
+    """What an answer was about (its guides' middle classes), as `chat.answered` tells it."""
+    return sorted({str(source["middle"]) for source in sources or () if source.get("middle")})

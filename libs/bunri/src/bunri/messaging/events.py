@@ -25,9 +25,10 @@ from bunri.db.models import OutboxMessage
 from bunri.ids import uuid7
 from bunri.messaging.outbox import outbox_columns
 from bunri.messaging.protocol import TaskMessage, task_message
+from bunri.messaging.tasks import HANDLE_EVENT
 from bunri.messaging.topology import EVENTS_EXCHANGE
 
-EVENT_TASK = "events.handle"
+EVENT_TASK = HANDLE_EVENT
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,9 +25,10 @@ def kombu_queues() -> list[Queue]:
 
 def _queue(queue: WorkQueue) -> Queue:
     if queue.routing_keys:
-        # An events queue: bound once per event type it takes.
-        keys = queue.routing_keys
-        bindings = [binding(exchanges[queue.exchange], routing_key=key) for key in keys]
+        # An events queue: bound once per event type it takes, and by name for retries.
+        bindings = [
+            binding(exchanges[exchange], routing_key=key) for exchange, key in queue.bindings
+        ]
         return Queue(queue.name, bindings=bindings, durable=True, queue_arguments=queue.arguments())
     return Queue(
         queue.name,

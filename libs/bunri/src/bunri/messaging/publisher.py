@@ -54,8 +54,8 @@ async def declare_topology(channel: AbstractChannel) -> None:
     dead = exchanges[DEAD_LETTER_EXCHANGE]
     for queue in WORK_QUEUES:
         work = await channel.declare_queue(queue.name, durable=True, arguments=queue.arguments())
-        for routing_key in queue.bound_with:
-            await work.bind(exchanges[queue.exchange], routing_key=routing_key)
+        for exchange, routing_key in queue.bindings:
+            await work.bind(exchanges[exchange], routing_key=routing_key)
         letters = await channel.declare_queue(
             queue.dead_letter_queue, durable=True, arguments=DEAD_LETTER_ARGUMENTS
         )

@@ -6,6 +6,8 @@ from __future__ import annotations
 from bunri.messaging.topology import (
     ACCOUNT_ERASURE,
     AI_ANALYSIS,
+    CHARACTER_EVENTS,
+    CHARACTER_REWARDS,
     CHAT_BATCH,
     IMAGE_UPLOAD,
     PROFILE_PHOTOS,
@@ -17,6 +19,8 @@ ANALYZE_SCAN = "scan.analyze"
 ANSWER_CHAT_BATCH = "chat.answer_batch"
 STORE_PROFILE_PHOTO = "my.profile_photo"
 ERASE_ACCOUNT = "my.erase_account"
+HANDLE_EVENT = "events.handle"
+GRANT_CAMPAIGN_CHUNK = "character.grant_chunk"
 
 TASK_QUEUES: dict[str, WorkQueue] = {
     STORE_SCAN_IMAGE: IMAGE_UPLOAD,
@@ -24,6 +28,9 @@ TASK_QUEUES: dict[str, WorkQueue] = {
     ANSWER_CHAT_BATCH: CHAT_BATCH,
     STORE_PROFILE_PHOTO: PROFILE_PHOTOS,
     ERASE_ACCOUNT: ACCOUNT_ERASURE,
+    # Published to bunri.events by type; the character worker consumes its own queue of them.
+    HANDLE_EVENT: CHARACTER_EVENTS,
+    GRANT_CAMPAIGN_CHUNK: CHARACTER_REWARDS,
 }
 
 # What each task's first argument is: the name its log lines give it.
@@ -33,4 +40,6 @@ TASK_SUBJECTS: dict[str, str] = {
     ANSWER_CHAT_BATCH: "job_id",
     STORE_PROFILE_PHOTO: "user_id",
     ERASE_ACCOUNT: "user_id",
+    HANDLE_EVENT: "event_id",
+    GRANT_CAMPAIGN_CHUNK: "campaign",
 }

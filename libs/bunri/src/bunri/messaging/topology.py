@@ -39,8 +39,11 @@ class WorkQueue:
     routing_keys: tuple[str, ...] = ()
 
     @property
-    def bound_with(self) -> tuple[str, ...]:
-        return self.routing_keys or (self.name,)
+    def bindings(self) -> tuple[tuple[str, str], ...]:
+        """(exchange, routing key) pairs: its name on the task exchange, where Celery sends a
+        task's retry, and on the events exchange the event types it takes."""
+        on_events = tuple((self.exchange, key) for key in self.routing_keys)
+        return ((TASK_EXCHANGE, self.name), *on_events)
 
     @property
     def dead_letter_queue(self) -> str:
@@ -92,6 +95,8 @@ CHARACTER_EVENTS = WorkQueue(
     exchange=EVENTS_EXCHANGE,
     routing_keys=(SCAN_COMPLETED, SCAN_FEEDBACK, CHAT_ANSWERED),
 )
+# Reward campaigns, one chunk of people a message: all must be granted, however long it takes.
+CHARACTER_REWARDS = WorkQueue("character.rewards", max_length=100_000, message_ttl_ms=604_800_000)
 WORK_QUEUES = (
     IMAGE_UPLOAD,
     AI_ANALYSIS,
@@ -99,6 +104,7 @@ WORK_QUEUES = (
     PROFILE_PHOTOS,
     ACCOUNT_ERASURE,
     CHARACTER_EVENTS,
+    CHARACTER_REWARDS,
 )
 
 # Dead letters wait for the reaper; they are kept on disk and bounded so a stopped reaper cannot
@@ -129,7 +135,7 @@ def definitions(vhost: str = "/") -> dict[str, Any]:
     for queue in WORK_QUEUES:
         queues.append(_queue(queue.name, vhost, queue.arguments()))
         queues.append(_queue(queue.dead_letter_queue, vhost, DEAD_LETTER_ARGUMENTS))
-        bindings += [_binding(queue.exchange, queue.name, key, vhost) for key in queue.bound_with]
+        bindings += [_binding(exchange, queue.name, key, vhost) for exchange, key in queue.bindings]
         bindings.append(
             _binding(DEAD_LETTER_EXCHANGE, queue.dead_letter_queue, queue.dead_letter_queue, vhost)
         )

@@ -25,11 +25,11 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Row, bindparam, exists, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from bunri.db.base import utcnow
 from bunri.db.models import BatchKind, BatchStatus, ChatBatchJob, Profile, Scan, User, WeeklyReport
+from bunri.db.upsert import upsert_insert
 from bunri.guides import UnknownClass, load_taxonomy
 from bunri.ids import uuid7
 from bunri.logging import get_logger
@@ -347,10 +347,6 @@ async def active_users(
     return (await connection.execute(statement)).all()
 
 
-def _insert(connection: AsyncConnection) -> Any:
-    return postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
-
-
 async def generate_weekly_reports(
     engine: AsyncEngine,
     publisher: Publisher | None,
@@ -438,7 +434,7 @@ async def _write_chunk(
     ]
     inserted = (
         await connection.execute(
-            _insert(connection)(WeeklyReport)
+            upsert_insert(connection, WeeklyReport)
             .values(rows)
             # Another run got there first (between the read above and now): its row stays.
             .on_conflict_do_nothing(index_elements=["user_id", "week_start"])

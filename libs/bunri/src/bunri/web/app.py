@@ -117,6 +117,10 @@ def serve(
         access_log=False,  # RequestContextMiddleware logs each request with its id
         log_config=None,  # keep the JSON logging configured above
         server_header=False,
+        # A worker process starting on a busy node (imports, the first connections) can take
+        # longer than uvicorn's 5 s before it answers its supervisor's first check; killed
+        # for that, it would be restarted into the same wait forever.
+        timeout_worker_healthcheck=30,
         **uvicorn_options,
     )
 

@@ -1,18 +1,19 @@
 """The caller of a route, as FastAPI dependencies: `CurrentUser` in a route's signature makes the
-route need a valid token, checked by the app's `bunri.auth` verifier (on `app.state`)."""
+route need a valid token, checked by the app's `bunri.auth` verifier (on `app.state`); `AdminDep`
+(or `require_role(...)`) needs a token that also carries the role, else 403 `forbidden`."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPBearer
 
-from bunri.auth.claims import AccessClaims
-from bunri.auth.errors import TokenInvalid, TokenMissing
+from bunri.auth.claims import ADMIN_ROLE, AccessClaims
+from bunri.auth.errors import RoleRequired, TokenInvalid, TokenMissing
 from bunri.auth.verifier import TokenVerifier
 from bunri.web.state import app_state
 
@@ -42,6 +43,25 @@ async def current_user(
 
 
 CurrentUser = Annotated[AccessClaims, Depends(current_user)]
+
+
+def require_role(role: str) -> Callable[[AccessClaims], Awaitable[AccessClaims]]:
+    """A dependency giving the caller's claims if their token carries `role`: a missing or bad
+    token is the usual 401, a good one without the role a 403 `forbidden`. The role is read from
+    the token, so a role given or taken away reaches the caller's next token (the next refresh)."""
+
+    async def caller_with_role(claims: CurrentUser) -> AccessClaims:
+        if role not in claims.roles:
+            raise RoleRequired(role)
+        return claims
+
+    caller_with_role.__name__ = f"caller_with_{role}_role"
+    return caller_with_role
+
+
+# `admin: AdminDep` in a route's signature: only people given the admin role (`bunri users
+# grant-role EMAIL --role admin`) get through.
+AdminDep = Annotated[AccessClaims, Depends(require_role(ADMIN_ROLE))]
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,3 +98,16 @@ async def signed_caller(
 
 
 SignedCallerDep = Annotated[SignedCaller, Depends(signed_caller)]
+
+
+__all__ = [
+    "ADMIN_ROLE",
+    "AdminDep",
+    "CurrentUser",
+    "SignedCaller",
+    "SignedCallerDep",
+    "bearer_token",
+    "current_user",
+    "require_role",
+    "signed_caller",
+]

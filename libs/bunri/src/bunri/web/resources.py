@@ -75,3 +75,17 @@ async def open_resources(
         await http.aclose()
         await redis.aclose()
         await engine.dispose()
+
+
+@asynccontextmanager
+async def open_cache_redis(settings: BunriSettings, resources: Resources) -> AsyncIterator[Redis]:
+    """The caches' Redis (`cache_redis_url`): a Redis of its own in production, since a cache may
+    evict and revocations must not be; the main one (`resources.redis`) when unset."""
+    if settings.cache_redis_url is None:
+        yield resources.redis
+        return
+    client = create_redis(settings.model_copy(update={"redis_url": settings.cache_redis_url}))
+    try:
+        yield client
+    finally:
+        await client.aclose()

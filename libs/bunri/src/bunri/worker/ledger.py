@@ -51,6 +51,7 @@ def completed_event(scan: Scan) -> DomainEvent:
             "minor": classification.get("minor"),
             "unsure": classification.get("unsure"),
             "confidence": classification.get("confidence"),
+            "image_digest": scan.image_digest.hex() if scan.image_digest else None,
         },
         occurred_at=scan.completed_at or utcnow(),
     )

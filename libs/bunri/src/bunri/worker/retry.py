@@ -7,12 +7,24 @@ import random
 import time
 from typing import Any
 
+import kombu.exceptions
+import sqlalchemy.exc
 from celery import Task
 from celery.exceptions import Reject
 
 from bunri.logging import get_logger
 
 log = get_logger(__name__)
+
+# A dependency every worker has, briefly away: worth another try later.
+DEPENDENCY_AWAY = (
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.TimeoutError,  # no pooled connection free in time
+    kombu.exceptions.OperationalError,
+    ConnectionError,
+    TimeoutError,
+)
 
 
 def backoff_seconds(retries: int, cap: float = 60.0) -> float:

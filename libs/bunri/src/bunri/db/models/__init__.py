@@ -1,6 +1,14 @@
 """Every model, imported here so that `Base.metadata` is complete for Alembic and for queries."""
 
 from bunri.db.base import Base
+from bunri.db.models.character import (
+    Character,
+    CharacterAward,
+    CharacterWeek,
+    MissionProgress,
+    RewardCampaign,
+    RewardCampaignChunk,
+)
 from bunri.db.models.chat import (
     AnswerState,
     BatchKind,
@@ -24,14 +32,20 @@ __all__ = [
     "Base",
     "BatchKind",
     "BatchStatus",
+    "Character",
+    "CharacterAward",
+    "CharacterWeek",
     "ChatBatchJob",
     "ChatMessage",
     "ChatRole",
     "Conversation",
+    "MissionProgress",
     "OutboxMessage",
     "PhotoStatus",
     "Profile",
     "RefreshToken",
+    "RewardCampaign",
+    "RewardCampaignChunk",
     "Scan",
     "ScanFeedback",
     "ScanStatus",

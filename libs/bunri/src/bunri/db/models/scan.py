@@ -54,6 +54,8 @@ class Scan(UUIDPrimaryKey, Timestamps, Base):
     # SHA-256 of what was uploaded (image and note), kept with an idempotency key: the same key
     # with other content conflicts.
     request_digest: Mapped[bytes | None] = mapped_column(LargeBinary(32))
+    # SHA-256 of the uploaded bytes: the same photo sent again is recognised (character points).
+    image_digest: Mapped[bytes | None] = mapped_column(LargeBinary(32))
     media_type: Mapped[str] = mapped_column(String(32))
     size_bytes: Mapped[int]
     width: Mapped[int]

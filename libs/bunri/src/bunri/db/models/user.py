@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from bunri.db.base import Base, Timestamps, UUIDPrimaryKey
+from bunri.db.base import Base, JSONDocument, Timestamps, UUIDPrimaryKey
 
 if TYPE_CHECKING:
     from bunri.db.models.social_account import SocialAccount
@@ -22,6 +22,8 @@ class User(UUIDPrimaryKey, Timestamps, Base):
     nickname: Mapped[str] = mapped_column(String(50))
     # Set when the person asks to leave; the erasure job then removes the row and all it owns.
     deleted_at: Mapped[datetime | None]
+    # What the account may do beyond its own data ("admin"); given only by `bunri users`.
+    roles: Mapped[list[str]] = mapped_column(JSONDocument, default=list)
 
     social_accounts: Mapped[list[SocialAccount]] = relationship(
         back_populates="user", cascade="all, delete-orphan", lazy="raise"
