@@ -1,20 +1,24 @@
 """Chaos: every accepted scan finishes exactly once, while its workers die and its broker and
 database go away.
 
-The whole pipeline runs as real processes on loopback (auth-api, scan-api, the storage and AI
-workers, the reaper where there is one) against a private RabbitMQ node, a private PostgreSQL
-cluster, Redis (a database of this run's own) and an S3 server whose bucket keeps every version of
-every object. Scans are uploaded at a steady rate, like the mobile app would (retrying with the
-same Idempotency-Key until accepted), while the workers are SIGKILLed at random moments and
-restarted like systemd would, RabbitMQ is restarted once and PostgreSQL is stopped for 30 s once.
-Once the last upload is accepted and both are back, the chaos stops and the run waits for every
-scan to finish.
+The whole pipeline runs as real processes on loopback (auth-api, scan-api, the storage, AI and
+character workers, the reaper where there is one) against a private RabbitMQ node, a private
+PostgreSQL cluster, Redis (a database of this run's own) and an S3 server whose bucket keeps every
+version of every object. Scans are uploaded at a steady rate, like the mobile app would (retrying
+with the same Idempotency-Key until accepted), while the workers are SIGKILLed at random moments
+and restarted like systemd would, RabbitMQ is restarted once and PostgreSQL is stopped for 30 s
+once. Once the last upload is accepted and both are back, the chaos stops and the run waits for
+every scan to finish, then for every completed scan's points (its `scan.completed` event, relayed
+from scan-api's outbox to the character worker).
 
 It then counts, from the database, the event streams and the bucket: scans completed, failed (by
-reason), stuck, results written twice, objects written twice and objects no scan references. The
-run passes when every accepted scan finished exactly once and the only failures are the ones it
-induced (`--poison K`: K uploads that crash the storage worker every time, which must end failed
-as `poison`). One summary line comes last on stdout; the exit status says pass or fail.
+reason), stuck, results written twice, objects written twice and objects no scan references; and
+points: completed scans without an award or with more than one, awards for scans that did not
+complete, characters whose points are not the sum of their awards. The run passes when every
+accepted scan finished exactly once, every completed scan was awarded exactly once, and the only
+failures are the ones it induced (`--poison K`: K uploads that crash the storage worker every
+time, which must end failed as `poison`). One summary line comes last on stdout; the exit status
+says pass or fail.
 
     .venv/bin/python -m bench.chaos [--scans 1000] [--rate 8] [--poison K] [--quick]
 
@@ -31,6 +35,7 @@ import logging
 import random
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -43,13 +48,23 @@ import redis
 from sqlalchemy import Engine, create_engine, func, select
 from sqlalchemy.pool import NullPool
 
-from bench.chaos_audit import Audit, audit, findings, problems, stuck_examples
+from bench.chaos_audit import (
+    Audit,
+    audit,
+    completed_without_award,
+    findings,
+    problems,
+    stuck_examples,
+)
 from bench.chaos_processes import Disruptions, WorkerKiller
+from bench.chaos_services import PrivateRabbit
 from bench.chaos_stack import BUCKET, REDIS_URL, Stack, start_stack
 from bench.chaos_submit import Submissions, Submitter, load_photos
 from bench.stack import signed_in_headers
-from bunri.db.models import Scan, ScanStatus
+from bunri.db.models import OutboxMessage, Scan, ScanStatus
 from bunri.db.sync import sync_url
+from bunri.messaging.tasks import HANDLE_EVENT
+from bunri.messaging.topology import CHARACTER_EVENTS
 
 log = logging.getLogger("chaos")
 
@@ -79,6 +94,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         type=float,
         default=300.0,
         help="give up waiting for the last scans after this long without progress",
+    )
+    parser.add_argument(
+        "--award-timeout",
+        type=float,
+        default=180.0,
+        help="give up waiting for the last scans' points after this long without progress",
     )
     parser.add_argument("--seed", type=int, default=None, help="for a repeatable chaos schedule")
     parser.add_argument("--quick", action="store_true", help="a short try: 100 scans at 5/s")
@@ -149,6 +170,43 @@ def drain(engine: Engine, ids: list[str], timeout: float) -> None:
             return
 
 
+def await_awards(engine: Engine, rabbit: PrivateRabbit, timeout: float) -> str:
+    """Wait until every completed scan has its award, giving up after `timeout` seconds without
+    progress; then say where the missing ones' events are ("" when none is missing)."""
+    remaining = completed_without_award(engine)
+    last_progress = last_report = time.monotonic()
+    while remaining:
+        time.sleep(1)
+        now = time.monotonic()
+        left = completed_without_award(engine)
+        if left < remaining:
+            last_progress = now
+        remaining = left
+        if now - last_report >= PROGRESS_EVERY_SECONDS:
+            log.info("awarding: %d completed scans without points yet", remaining)
+            last_report = now
+        if now - last_progress > timeout:
+            where = events_in_flight(engine, rabbit)
+            log.info("awarding: no progress for %.0f s; giving up (%s)", timeout, where)
+            return f"none came for {timeout:.0f} s; events {where}"
+    return ""
+
+
+def events_in_flight(engine: Engine, rabbit: PrivateRabbit) -> str:
+    """Domain events not yet relayed from the outbox, and waiting in the character queues."""
+    query = select(func.count()).where(OutboxMessage.task_name == HANDLE_EVENT)
+    with engine.connect() as connection:
+        outbox = int(connection.execute(query).scalar_one())
+    try:
+        listed = rabbit.ctl("list_queues", "--quiet", "--no-table-headers", "name", "messages")
+        lines = listed.stdout.decode().splitlines()
+    except subprocess.TimeoutExpired:
+        lines = []  # the node does not answer: the depths are unknown
+    depths = dict(line.split()[:2] for line in lines if len(line.split()) >= 2)
+    queues = (CHARACTER_EVENTS.name, CHARACTER_EVENTS.dead_letter_queue)
+    return f"in the outbox: {outbox}, " + ", ".join(f"in {q}: {depths.get(q, '?')}" for q in queues)
+
+
 def summary_line(
     result: Audit,
     submissions: Submissions,
@@ -158,11 +216,12 @@ def summary_line(
 ) -> str:
     reasons = ",".join(f"{code}:{count}" for code, count in sorted(result.failed.items()))
     failed = f"{result.failed.total()}({reasons})" if reasons else "0"
-    ai_kills = killer.kills["ai-child"] + killer.kills["ai-group"]
-    kills = (
-        f"storage:{killer.kills['storage']},ai:{ai_kills}"
-        f"(child:{killer.kills['ai-child']},group:{killer.kills['ai-group']})"
+    kills = f"storage:{killer.kills['storage']}," + ",".join(
+        f"{name}:{killer.kills[f'{name}-child'] + killer.kills[f'{name}-group']}"
+        f"(child:{killer.kills[f'{name}-child']},group:{killer.kills[f'{name}-group']})"
+        for name in ("ai", "character")
     )
+    awards = result.awards
     fields = [
         f"submitted={result.submitted}",
         f"completed={result.completed}",
@@ -171,6 +230,14 @@ def summary_line(
         f"duplicated_results={len(result.duplicated_results)}",
         f"duplicated_s3_objects={len(result.duplicated_s3_objects)}",
         f"orphaned_s3_objects={len(result.orphaned_s3_objects)}",
+        f"awards={awards.awards}",
+        f"scans_without_award={len(awards.without_award)}",
+        f"scans_with_duplicate_awards={len(awards.duplicated)}",
+        f"awards_for_unfinished_scans={len(awards.for_unfinished)}",
+        # Only when there were any, like unaccepted= below.
+        *([f"awards_to_wrong_user={len(awards.wrong_user)}"] if awards.wrong_user else []),
+        f"points={awards.points}",
+        f"points_mismatched_users={len(awards.points_mismatched)}",
         f"kills={kills}",
         f"rabbitmq_restarts={disruptions.rabbitmq_restarts}",
         f"postgres_outage_s={disruptions.postgres_outage_seconds:.0f}",
@@ -187,7 +254,7 @@ def run_chaos(
 ) -> int:
     submissions, killer, disruptions = submit_under_chaos(args, stack, headers)
     result, wall = drain_and_audit(args, stack, submissions)
-    crashes = {worker.name: worker.crashes for worker in (stack.storage, stack.ai)}
+    crashes = {worker.name: worker.crashes for worker in stack.workers}
     print_details(result, submissions, crashes, run_dir)
     found = problems(result, unaccepted(submissions), disruptions.errors)
     for problem in found:
@@ -201,7 +268,7 @@ def submit_under_chaos(
 ) -> tuple[Submissions, WorkerKiller, Disruptions]:
     rng = random.Random(args.seed)
     low, high = args.kill_every
-    killer = WorkerKiller(stack.storage, stack.ai, (low, high), rng)
+    killer = WorkerKiller(stack.storage, stack.ai, stack.character, (low, high), rng)
     span = args.scans / args.rate
     disruptions = Disruptions(stack.infra.rabbit, stack.infra.postgres, span, args.outage, rng)
     killer.start()
@@ -223,13 +290,16 @@ def submit_under_chaos(
 def drain_and_audit(
     args: argparse.Namespace, stack: Stack, submissions: Submissions
 ) -> tuple[Audit, float]:
-    """The audit, and the wall time from the first upload to the end of the drain."""
+    """The audit, and the wall time from the first upload to the end of the drain (the last
+    scan finished and awarded)."""
     engine = create_engine(sync_url(stack.infra.postgres.url), poolclass=NullPool)
     try:
         drain(engine, list(submissions.accepted), args.drain_timeout)
+        wait_note = await_awards(engine, stack.infra.rabbit, args.award_timeout)
         wall = time.monotonic() - submissions.first_at
         redis_client = redis.Redis.from_url(REDIS_URL)
         result = audit(engine, redis_client, stack.infra.s3, BUCKET, submissions.accepted)
+        result.awards.wait_note = wait_note
     finally:
         engine.dispose()
     return result, wall

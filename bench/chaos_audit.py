@@ -1,6 +1,7 @@
 """Counting a chaos run's outcome from the sources of truth: the scans table, the scans' progress
-event streams in Redis, and the bucket's object versions, never from what the harness believes it
-did (beyond which scan ids were accepted, and which of them carried the crash marker)."""
+event streams in Redis, the bucket's object versions and the character domain's tables (awards and
+points), never from what the harness believes it did (beyond which scan ids were accepted, and
+which of them carried the crash marker)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from datetime import datetime
 from typing import Any
 
 import redis
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, String, cast, exists, func, select
 
 from bunri.db.base import utcnow
-from bunri.db.models import Scan, ScanStatus
+from bunri.db.models import Character, CharacterAward, Scan, ScanStatus
+from bunri.messaging.topology import SCAN_COMPLETED
 from bunri.scans import transitions
 from bunri.scans.events import stream_key
 
@@ -38,6 +40,24 @@ class Row:
 
 
 @dataclass
+class Awards:
+    """Points, counted from `character_awards` and `characters`: a completed scan earns exactly one
+    `scan.completed` award (0 points is still an award: the same photo again, or past the day's
+    cap), a scan that did not complete earns none, and a character's points are the sum of its
+    awards."""
+
+    awards: int = 0  # scan.completed awards
+    points: int = 0  # every character's points, added up
+    without_award: list[str] = field(default_factory=list)  # completed scans
+    duplicated: list[str] = field(default_factory=list)  # scans awarded more than once
+    for_unfinished: list[str] = field(default_factory=list)  # scans not completed (or unknown)
+    wrong_user: list[str] = field(default_factory=list)  # scans awarded to someone else
+    points_mismatched: list[str] = field(default_factory=list)  # "user: points P, awards A"
+    # Why the wait for the last awards gave up, if it did: where the missing events are.
+    wait_note: str = ""
+
+
+@dataclass
 class Audit:
     submitted: int = 0
     completed: int = 0
@@ -50,6 +70,7 @@ class Audit:
     duplicated_s3_objects: list[str] = field(default_factory=list)
     orphaned_s3_objects: list[str] = field(default_factory=list)
     missing_terminal_events: int = 0  # informational: progress events are best effort
+    awards: Awards = field(default_factory=Awards)
 
 
 def scan_rows(engine: Engine, ids: list[str]) -> dict[str, Row]:
@@ -126,6 +147,67 @@ def audit(
     versions = object_versions(s3, bucket)
     result.duplicated_s3_objects = sorted(key for key, count in versions.items() if count > 1)
     result.orphaned_s3_objects = sorted(set(versions) - all_object_keys(engine))
+    result.awards = audit_awards(engine)
+    return result
+
+
+def completed_without_award(engine: Engine) -> int:
+    """How many completed scans (in this run's private database: all of them) have no
+    `scan.completed` award yet."""
+    awarded = exists().where(
+        CharacterAward.source == SCAN_COMPLETED,
+        CharacterAward.detail["scan_id"].as_string() == cast(Scan.id, String),
+    )
+    query = select(func.count()).where(Scan.status == ScanStatus.COMPLETED, ~awarded)
+    with engine.connect() as connection:
+        return int(connection.execute(query).scalar_one())
+
+
+def audit_awards(engine: Engine) -> Awards:
+    """Every scan against its `scan.completed` awards, and every character's points against the
+    sum of its awards (of every source)."""
+    with engine.connect() as connection:
+        scans = {
+            str(row.id): row
+            for row in connection.execute(select(Scan.id, Scan.status, Scan.user_id))
+        }
+        awards = connection.execute(
+            select(
+                CharacterAward.user_id,
+                CharacterAward.detail["scan_id"].as_string().label("scan_id"),
+            ).where(CharacterAward.source == SCAN_COMPLETED)
+        ).all()
+        # (A Result has keys(): dict() would take it for a mapping.)
+        sums = {
+            user: int(total or 0)
+            for user, total in connection.execute(
+                select(CharacterAward.user_id, func.sum(CharacterAward.points)).group_by(
+                    CharacterAward.user_id
+                )
+            )
+        }
+        points = {
+            user: int(total)
+            for user, total in connection.execute(select(Character.user_id, Character.points))
+        }
+    result = Awards(awards=len(awards), points=sum(points.values()))
+    per_scan = Counter(str(award.scan_id) for award in awards)
+    completed = {key for key, row in scans.items() if row.status is ScanStatus.COMPLETED}
+    result.without_award = sorted(completed - set(per_scan))
+    result.duplicated = sorted(key for key, count in per_scan.items() if count > 1)
+    result.for_unfinished = sorted(set(per_scan) - completed)
+    result.wrong_user = sorted(
+        {
+            str(award.scan_id)
+            for award in awards
+            if str(award.scan_id) in scans and scans[str(award.scan_id)].user_id != award.user_id
+        }
+    )
+    result.points_mismatched = [
+        f"{user}: points {points.get(user, 0)}, awards {sums.get(user, 0)}"
+        for user in sorted(set(points) | set(sums), key=str)
+        if points.get(user, 0) != sums.get(user, 0)
+    ]
     return result
 
 
@@ -167,6 +249,26 @@ def problems(result: Audit, unaccepted: int, chaos_errors: list[str]) -> list[st
         items: list[str] = getattr(result, name)
         if items:
             found.append(f"{len(items)} {name.replace('_', ' ')}, e.g. {items[:3]}")
+    return found + award_problems(result.awards)
+
+
+def award_problems(awards: Awards) -> list[str]:
+    found = []
+    if awards.without_award:
+        waited = f" ({awards.wait_note})" if awards.wait_note else ""
+        found.append(
+            f"{len(awards.without_award)} completed scans have no {SCAN_COMPLETED} award{waited},"
+            f" e.g. {awards.without_award[:3]}"
+        )
+    checks = (
+        (awards.duplicated, f"scans have more than one {SCAN_COMPLETED} award"),
+        (awards.for_unfinished, f"{SCAN_COMPLETED} awards are for scans that did not complete"),
+        (awards.wrong_user, "scans were awarded to someone other than their owner"),
+        (awards.points_mismatched, "characters' points differ from the sum of their awards"),
+    )
+    for items, what in checks:
+        if items:
+            found.append(f"{len(items)} {what}, e.g. {items[:3]}")
     return found
 
 
@@ -202,6 +304,11 @@ def findings(result: Audit) -> str:
         "duplicated results": result.duplicated_results,
         "duplicated s3 objects": result.duplicated_s3_objects,
         "orphaned s3 objects": result.orphaned_s3_objects,
+        "completed scans without an award": result.awards.without_award,
+        "scans awarded more than once": result.awards.duplicated,
+        "awards for scans that did not complete": result.awards.for_unfinished,
+        "scans awarded to someone else": result.awards.wrong_user,
+        "characters whose points are not their awards' sum": result.awards.points_mismatched,
     }
     return "".join(
         f"# {title}\n" + "".join(f"{line}\n" for line in lines) + "\n"

@@ -119,20 +119,23 @@ def child_pids(pid: int) -> list[int]:
 
 
 class WorkerKiller:
-    """SIGKILLs a worker every `interval` (uniform) seconds, storage and AI in turn. The storage
-    worker is one eventlet process: killed whole. The AI worker alternates between losing one
-    pool child (Celery's parent replaces it) and losing its whole process group."""
+    """SIGKILLs a worker every `interval` (uniform) seconds, storage, AI and character in turn.
+    The storage worker is one eventlet process: killed whole. The AI and character workers (Celery
+    prefork) alternate between losing one pool child (Celery's parent replaces it) and losing
+    their whole process group."""
 
     def __init__(
         self,
         storage: Supervised,
         ai: Supervised,
+        character: Supervised,
         interval: tuple[float, float],
         rng: random.Random,
     ) -> None:
         self.kills: Counter[str] = Counter()
         self._storage = storage
         self._ai = ai
+        self._character = character
         self._interval = interval
         self._rng = rng
         self._stopping = threading.Event()
@@ -146,17 +149,18 @@ class WorkerKiller:
         self._thread.join()
 
     def _run(self) -> None:
-        turn = self._rng.randrange(4)
+        kill: tuple[Callable[[], bool], ...] = (
+            lambda: self._kill_whole(self._storage, "storage"),
+            lambda: self._kill_child(self._ai, "ai-child"),
+            lambda: self._kill_child(self._character, "character-child"),
+            lambda: self._kill_whole(self._storage, "storage"),
+            lambda: self._kill_whole(self._ai, "ai-group"),
+            lambda: self._kill_whole(self._character, "character-group"),
+        )
+        turn = self._rng.randrange(len(kill))
         while not self._stopping.wait(self._rng.uniform(*self._interval)):
-            kill = (self._kill_storage, self._kill_ai_child, self._kill_storage, self._kill_ai)
-            if kill[turn % 4]():
+            if kill[turn % len(kill)]():
                 turn += 1
-
-    def _kill_storage(self) -> bool:
-        return self._kill_whole(self._storage, "storage")
-
-    def _kill_ai(self) -> bool:
-        return self._kill_whole(self._ai, "ai-group")
 
     def _kill_whole(self, worker: Supervised, kind: str) -> bool:
         process = worker.process()
@@ -168,8 +172,8 @@ class WorkerKiller:
         log.info("killed %s pid %d (%s)", worker.name, process.pid, kind)
         return True
 
-    def _kill_ai_child(self) -> bool:
-        process = self._ai.process()
+    def _kill_child(self, worker: Supervised, kind: str) -> bool:
+        process = worker.process()
         children = child_pids(process.pid) if process is not None else []
         if not children:
             return False  # the worker is still starting: its pool's turn comes next time
@@ -178,8 +182,8 @@ class WorkerKiller:
             os.kill(child, signal.SIGKILL)
         except ProcessLookupError:
             return False
-        self.kills["ai-child"] += 1
-        log.info("killed ai pool child pid %d", child)
+        self.kills[kind] += 1
+        log.info("killed %s pool child pid %d (%s)", worker.name, child, kind)
         return True
 
 

@@ -1,7 +1,7 @@
 """Bringing up the chaos run's whole pipeline on loopback: the private PostgreSQL and RabbitMQ, a
 Redis database and a versioned S3 bucket of its own, auth-api and scan-api, and the supervised
-workers (and reaper, where the checkout has one). Everything started is registered on the given
-ExitStack, which stops it in reverse order."""
+workers: storage, AI and character (and the reaper, where the checkout has one). Everything
+started is registered on the given ExitStack, which stops it in reverse order."""
 
 from __future__ import annotations
 
@@ -46,13 +46,18 @@ class Stack:
     scan_url: str
     storage: Supervised
     ai: Supervised
+    character: Supervised
+
+    @property
+    def workers(self) -> tuple[Supervised, ...]:
+        return (self.storage, self.ai, self.character)
 
 
 def start_stack(stack: ExitStack, run_dir: Path, poison: int) -> Stack:
     infra = start_infrastructure(stack, run_dir)
     auth_url, scan_url = start_apps(stack, infra.env, run_dir)
-    storage, ai = start_workers(stack, infra.env, run_dir, poison)
-    return Stack(infra, auth_url, scan_url, storage, ai)
+    storage, ai, character = start_workers(stack, infra.env, run_dir, poison)
+    return Stack(infra, auth_url, scan_url, storage, ai, character)
 
 
 def base_env(rabbit: PrivateRabbit, postgres: PrivatePostgres, run_dir: Path) -> dict[str, str]:
@@ -108,7 +113,7 @@ def start_apps(stack: ExitStack, env: dict[str, str], run_dir: Path) -> tuple[st
 
 def start_workers(
     stack: ExitStack, env: dict[str, str], run_dir: Path, poison: int
-) -> tuple[Supervised, Supervised]:
+) -> tuple[Supervised, Supervised, Supervised]:
     storage_env = worker_env(env, run_dir, "storage-worker")
     if poison:
         storage_env["BUNRI_FAULT_CRASH_MARKER"] = CRASH_MARKER.decode()
@@ -119,18 +124,25 @@ def start_workers(
         # Two cores: more pool children would only queue for them.
         "BUNRI_AI_WORKER_CONCURRENCY": "2",
     }
+    # Points for each completed scan, from the scan.completed events scan-api's outbox relay
+    # publishes; two pool children, so that one of them can be killed alone.
+    character_env = worker_env(env, run_dir, "character-worker") | {
+        "BUNRI_CHARACTER_WORKER_CONCURRENCY": "2",
+    }
     storage_command = [str(BIN / "bunri-storage-worker")]
     storage = supervise(stack, run_dir, "storage-worker", storage_command, storage_env)
     ai = supervise(stack, run_dir, "ai-worker", [str(BIN / "bunri-ai-worker")], ai_env)
+    character_command = [str(BIN / "bunri-character-worker")]
+    character = supervise(stack, run_dir, "character-worker", character_command, character_env)
     reaper = [str(BIN / "bunri"), "reaper"]
     # The reaper (dead letters to failed scans) is supervised too, where this checkout has one.
     if subprocess.run([*reaper, "--help"], env=env, capture_output=True).returncode == 0:
         supervise(stack, run_dir, "reaper", reaper, worker_env(env, run_dir, "reaper"))
     else:
         log.info("no `bunri reaper` in this checkout: running without one")
-    for worker in (storage, ai):
+    for worker in (storage, ai, character):
         wait_ready(worker, WORKER_READY_SECONDS)
-    return storage, ai
+    return storage, ai, character
 
 
 def worker_env(env: dict[str, str], run_dir: Path, name: str) -> dict[str, str]:

@@ -44,6 +44,18 @@ def get_request(url: str, headers: dict[str, str]) -> bytes:
     return ("\r\n".join(head) + "\r\n\r\n").encode()
 
 
+def post_request(
+    url: str, headers: dict[str, str], body: bytes = b"", media_type: str = "application/json"
+) -> bytes:
+    parts = urlsplit(url)
+    head = [f"POST {parts.path} HTTP/1.1", f"Host: {parts.netloc}"]
+    head += [f"{name}: {value}" for name, value in headers.items()]
+    if body:
+        head.append(f"Content-Type: {media_type}")
+    head.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(head) + "\r\n\r\n").encode() + body
+
+
 # A server that has not answered by then never will in a way worth measuring (a baseline past
 # its capacity can starve its own connection pool): the request counts as failed.
 TIMEOUT_SECONDS = 60.0
@@ -51,8 +63,8 @@ TIMED_OUT = 0  # the status `send` returns then
 
 
 class RawClient:
-    """Sends `request` (complete bytes) and returns the response status (and with `exchange`, the
-    body too); connections are reused."""
+    """Sends `request` (complete bytes; or the one a call names) and returns the response status
+    (and with `exchange`, the body too); connections are reused."""
 
     def __init__(self, url: str, request: bytes, timeout: float = TIMEOUT_SECONDS) -> None:
         parts = urlsplit(url)
@@ -61,19 +73,20 @@ class RawClient:
         self._timeout = timeout
         self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
 
-    async def send(self) -> int:
-        status, _ = await self.exchange()
+    async def send(self, request: bytes | None = None) -> int:
+        status, _ = await self.exchange(request)
         return status
 
-    async def exchange(self) -> tuple[int, bytes]:
-        """(status, body), or (TIMED_OUT, b"") when no answer came in time."""
+    async def exchange(self, request: bytes | None = None) -> tuple[int, bytes]:
+        """(status, body), or (TIMED_OUT, b"") when no answer came in time. `request`: another
+        request than the client's own, to the same server (each caller's token, say)."""
         try:
             async with asyncio.timeout(self._timeout):
-                return await self._exchange()
+                return await self._exchange(self._request if request is None else request)
         except TimeoutError:
             return TIMED_OUT, b""
 
-    async def _exchange(self) -> tuple[int, bytes]:
+    async def _exchange(self, request: bytes) -> tuple[int, bytes]:
         status_line = b""
         while not status_line:
             if self._idle:
@@ -81,7 +94,7 @@ class RawClient:
             else:
                 reader, writer = await asyncio.open_connection(self._host, self._port)
             try:
-                writer.write(self._request)
+                writer.write(request)
                 # Empty: the server had closed this idle connection (its keep-alive timeout)
                 # before the request reached it, so sending it again on another one is safe.
                 try:

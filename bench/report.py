@@ -24,8 +24,9 @@ ACCEPT_100_P99_MS = 60.0
 THROUGHPUT_OVER_NAIVE = 4.0
 BATCHING_GAIN = 2.5
 POOL_MEMORY_RATIO = 1.5
-# DESIGN.md section 10: a profile read, the cache warm.
+# DESIGN.md section 10: a profile read, the cache warm; a character read likewise.
 PROFILE_READ_P99_MS = 15.0
+CHARACTER_READ_P99_MS = 15.0
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ def rows(figures: Figures) -> list[Row]:
         *_ai_rows(figures),
         *_storage_rows(figures),
         *_profile_rows(figures),
+        *_character_rows(figures),
     ]
 
 
@@ -220,6 +222,48 @@ def _profile_rows(figures: Figures) -> list[Row]:
     ]
 
 
+def _character_rows(figures: Figures) -> list[Row]:
+    character = figures.get("character")
+    if not character:
+        return []
+    result = []
+    read = character.get("read")
+    if read:
+        result.append(
+            Row(
+                f"character read p50/p99 at {read['rate']:g}/s (warm cache, "
+                f"{character['users']:,} users)",
+                (_latency(read, "p50", "p99"), "—", "—"),
+                f"p99 ≤ {CHARACTER_READ_P99_MS:g} ms",
+                read["p99"] <= CHARACTER_READ_P99_MS and not read["errors"],
+            )
+        )
+    claim, second = character.get("claim"), character.get("second_claim")
+    if claim and second:
+        text = _latency(claim, "p50", "p99")
+        text += f"; second claim: 409 {second['already_claimed']:,} of {second['n']:,}"
+        result.append(
+            Row(
+                f"mission claim p50/p99 at {claim['rate']:g}/s (each user once)",
+                (text, "—", "—"),
+            )
+        )
+    campaign = character.get("campaign")
+    if campaign:
+        text = (
+            f"{campaign['users_per_second']:,.0f} users/s ({campaign['seconds']:.1f} s"
+            f"{'' if campaign['verified'] else '; awards do not add up'})"
+        )
+        result.append(
+            Row(
+                f"reward campaign for {campaign['users']:,} users (character worker "
+                f"c={campaign['concurrency']}, chunks of 1,000)",
+                (text, "—", "—"),
+            )
+        )
+    return result
+
+
 def markdown_table(figures: Figures) -> str:
     header = "| measure | Bunri | naive queued | synchronous | target | |"
     lines = [header, "|---|---|---|---|---|---|"]
@@ -242,6 +286,12 @@ def summary(figures: Figures) -> str:
         text += (
             " The profile read was measured on its own on the same machine "
             f"(`make bench-profile`, {profile['finished']}, commit {profile['commit']})."
+        )
+    character = figures.get("character") or {}
+    if character.get("finished", figures["finished"]) != figures["finished"]:
+        text += (
+            " The character rows were measured on their own on the same machine "
+            f"(`make bench-character`, {character['finished']}, commit {character['commit']})."
         )
     return text
 

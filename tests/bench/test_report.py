@@ -87,6 +87,37 @@ def figures() -> dict[str, Any]:
             "p999": 20.0,
             "throughput": 300.0,
         },
+        "character": {
+            "users": 1000,
+            "read": {
+                "rate": 300.0,
+                "seconds": 20.0,
+                "n": 6000,
+                "errors": 0,
+                "p50": 1.5,
+                "p99": 4.0,
+                "p999": 30.0,
+                "throughput": 300.0,
+                "cache_fills": 0,
+            },
+            "claim": {
+                "rate": 50.0,
+                "n": 900,
+                "errors": 0,
+                "p50": 8.0,
+                "p99": 20.0,
+                "p999": 25.0,
+                "throughput": 50.0,
+            },
+            "second_claim": {"rate": 50.0, "n": 1000, "already_claimed": 1000},
+            "campaign": {
+                "users": 100_000,
+                "concurrency": 2,
+                "seconds": 50.0,
+                "users_per_second": 2000.0,
+                "verified": True,
+            },
+        },
     }
 
 
@@ -145,6 +176,46 @@ def test_a_profile_read_measured_on_its_own_says_so() -> None:
     separate["profile"] |= {"finished": "2026-12-06 09:00 UTC", "commit": "def5678"}
     assert "measured on its own" in report.summary(separate)
     assert "2026-12-06 09:00 UTC, commit def5678" in report.summary(separate)
+
+
+def test_the_character_rows() -> None:
+    table = report.markdown_table(figures())
+    assert row(table, "character read p50/p99 at 300/s (warm cache, 1,000 users)")[1:] == [
+        "1.5 ms / 4.0 ms",
+        "—",
+        "—",
+        "p99 ≤ 15 ms",
+        "met",
+    ]
+    assert row(table, "mission claim p50/p99 at 50/s")[1] == (
+        "8.0 ms / 20.0 ms; second claim: 409 1,000 of 1,000"
+    )
+    assert row(table, "reward campaign for 100,000 users (character worker c=2")[1] == (
+        "2,000 users/s (50.0 s)"
+    )
+    slow = figures()
+    slow["character"]["read"]["p99"] = 15.5
+    assert row(report.markdown_table(slow), "character read")[5] == "**missed**"
+    unverified = figures()
+    unverified["character"]["campaign"]["verified"] = False
+    assert row(report.markdown_table(unverified), "reward campaign")[1].endswith(
+        "; awards do not add up)"
+    )
+    without = figures()
+    del without["character"]["campaign"]
+    assert "reward campaign" not in report.markdown_table(without)
+    assert "character read" in report.markdown_table(without)
+    del without["character"]
+    assert "character read" not in report.markdown_table(without)
+
+
+def test_character_rows_measured_on_their_own_say_so() -> None:
+    assert "on their own" not in report.summary(figures())
+    separate = figures()
+    separate["character"] |= {"finished": "2026-12-07 20:00 UTC", "commit": "def5678"}
+    assert "`make bench-character`, 2026-12-07 20:00 UTC, commit def5678" in report.summary(
+        separate
+    )
 
 
 def test_failed_requests_are_shown() -> None:
