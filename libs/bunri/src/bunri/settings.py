@@ -95,6 +95,12 @@ class BunriSettings(BaseSettings):
     max_image_pixels: int = Field(default=50_000_000, ge=1)
 
     max_body_bytes: int = Field(default=64 * 1024, ge=1)
+    ws_max_bytes: int = Field(
+        default=64 * 1024,
+        ge=1024,
+        description="The largest WebSocket message a server reads (a bigger one closes the "
+        "socket, 1009) before anything, authentication included, looks at it.",
+    )
     forwarded_allow_ips: str = "127.0.0.1"
 
     @property

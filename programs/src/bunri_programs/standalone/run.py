@@ -281,7 +281,14 @@ class _PlatformServer(uvicorn.Server):
 
 async def _serve(host: str, port: int, chosen: Plan, state_dir: Path, workers: Workers) -> None:
     server = _PlatformServer(
-        uvicorn.Config(_gateway(), host=host, port=port, log_config=None, access_log=False),
+        uvicorn.Config(
+            _gateway(),
+            host=host,
+            port=port,
+            log_config=None,
+            access_log=False,
+            ws_max_size=BrokerSettings().ws_max_bytes,
+        ),
         workers,
     )
     serving = asyncio.create_task(server.serve())

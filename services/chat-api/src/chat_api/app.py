@@ -21,6 +21,7 @@ from chat_api.deps import ChatDependencies
 from chat_api.frames import FRAME_SCHEMAS
 from chat_api.responders import OpenAIResponder, create_responder
 from chat_api.settings import ChatApiSettings
+from chat_api.sockets import SocketCounts
 
 
 def create_app(settings: ChatApiSettings | None = None) -> FastAPI:
@@ -51,6 +52,10 @@ def create_app(settings: ChatApiSettings | None = None) -> FastAPI:
                 ),
                 guides=guide_index(),
                 starts=asyncio.Semaphore(settings.chat_concurrent_starts),
+                sockets=SocketCounts(
+                    settings.chat_sockets_per_user,
+                    settings.chat_unauthenticated_sockets_per_address,
+                ),
             )
             try:
                 yield

@@ -20,6 +20,8 @@ import orjson
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from bunri.auth import AccessClaims
+from bunri.auth.errors import AuthUnavailable
+from bunri.db.base import utcnow
 from bunri.errors import BunriError, DependencyUnavailable
 from bunri.logging import get_logger
 from bunri.web.errors import DEPENDENCY_OUTAGES
@@ -32,6 +34,7 @@ log = get_logger(__name__)
 
 CLOSE_UNAUTHORIZED = 4401
 CLOSE_TOO_SLOW = 4408  # the client stopped reading: a frame waited too long for it
+CLOSE_TOO_MANY = 4429  # over the sockets a person, or an address before auth, may hold
 SEND_CHECK_SECONDS = 1.0
 
 
@@ -54,22 +57,37 @@ class ChatConnection:
         self._closer: asyncio.Task[None] | None = None
         self._answer: asyncio.Task[None] | None = None
         self._closing = False
+        self._expiry: asyncio.TimerHandle | None = None
 
     async def serve(self) -> None:
         await self._ws.accept()
-        user = await self._authenticate()
+        sockets = self._deps.sockets
+        address = self._ws.client.host if self._ws.client else "unknown"
+        if not sockets.enter_unauthenticated(address):
+            await self._close(CLOSE_TOO_MANY, "too_many_sockets")
+            return
+        try:
+            user = await self._authenticate()
+        finally:
+            sockets.leave_unauthenticated(address)
         if user is None:
             return
+        if not sockets.enter_user(user.user_id):
+            await self._close(CLOSE_TOO_MANY, "too_many_sockets")
+            return
         self._check_sending()
+        self._close_at_expiry(user)
         try:
             await self.send(frames.ready(user.user_id))
             await self._read_frames(user)
         except WebSocketDisconnect:
             pass
         finally:
+            sockets.leave_user(user.user_id)
             self._closing = True
-            if self._send_check is not None:
-                self._send_check.cancel()
+            for timer in (self._send_check, self._expiry):
+                if timer is not None:
+                    timer.cancel()
             if self._answer is not None and not self._answer.done():
                 self._answer.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -100,6 +118,8 @@ class ChatConnection:
             return None
 
     async def _read_frames(self, user: AccessClaims) -> None:
+        """Frames until the client leaves; an `auth` frame with a fresh token of the same person
+        carries the socket past the first token's expiry."""
         while not self._closing:
             raw = await self._receive_text()
             try:
@@ -116,9 +136,60 @@ class ChatConnection:
                 if self._answer is not None and not self._answer.done():
                     self._answer.cancel()
             elif kind == "message":
-                await self._on_message(user, frame)
+                if await self._still_valid(user):
+                    await self._on_message(user, frame)
+            elif kind == "auth":
+                renewed = await self._renew(user, str(frame.get("token", "")))
+                if renewed is None:
+                    return
+                user = renewed
             else:
                 await self.send(frames.error("bad_frame", f"Unknown frame type {kind!r}."))
+
+    async def _still_valid(self, user: AccessClaims) -> bool:
+        """Whether the socket's token still stands (logout and account deletion revoke it);
+        a revoked one closes the socket."""
+        try:
+            await self._deps.verifier.ensure_not_revoked(user)
+        except AuthUnavailable:
+            await self.send(frames.error(AuthUnavailable.code, AuthUnavailable.message))
+            return False
+        except BunriError as exc:
+            await self._end(CLOSE_UNAUTHORIZED, exc.code)
+            return False
+        return True
+
+    async def _renew(self, user: AccessClaims, token: str) -> AccessClaims | None:
+        """The socket's claims from a fresh token of the same person; None once it is closed."""
+        try:
+            renewed = await self._deps.verifier.verify(token)
+        except BunriError as exc:
+            await self._end(CLOSE_UNAUTHORIZED, exc.code)
+            return None
+        if renewed.user_id != user.user_id:
+            await self._end(CLOSE_UNAUTHORIZED, "token_user_changed")
+            return None
+        self._close_at_expiry(renewed)
+        await self.send(frames.ready(renewed.user_id))
+        return renewed
+
+    def _close_at_expiry(self, user: AccessClaims) -> None:
+        """At the token's expiry the socket closes (4401 `token_expired`), unless an `auth`
+        frame brought a fresh one first."""
+        if self._expiry is not None:
+            self._expiry.cancel()
+        seconds = max((user.expires_at - utcnow()).total_seconds(), 0)
+        self._expiry = self._loop.call_later(seconds, self._expired)
+
+    def _expired(self) -> None:
+        self._closer = self._loop.create_task(self._end(CLOSE_UNAUTHORIZED, "token_expired"))
+
+    async def _end(self, code: int, reason: str) -> None:
+        """Close the socket for good, its answer (if one streams) cut short."""
+        self._closing = True
+        if self._answer is not None and not self._answer.done():
+            self._answer.cancel()
+        await self._close(code, reason)
 
     async def _receive_text(self) -> str:
         """The next frame's text ("" for a binary frame, which no protocol frame is);

@@ -16,6 +16,7 @@ from bunri.web.state import app_state
 from chat_api.conversations import ConversationStore
 from chat_api.responders import Responder
 from chat_api.settings import ChatApiSettings
+from chat_api.sockets import SocketCounts
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,7 @@ class ChatDependencies:
     # answer's next tokens. The request to the model goes after the turn: waiting for the model
     # costs nothing here, and a turn held through it would cap how fast answers can start.
     starts: asyncio.Semaphore
+    sockets: SocketCounts
 
 
 ChatDependenciesDep = Annotated[ChatDependencies, Depends(app_state("chat"))]

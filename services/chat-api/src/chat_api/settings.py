@@ -31,6 +31,15 @@ class ChatApiSettings(LlmSettings, BrokerSettings):
         "turn, so that the answers already streaming keep their pace through a wave of new "
         "questions.",
     )
+    chat_sockets_per_user: int = Field(
+        default=5, ge=1, description="Open chat sockets a person may hold in one process."
+    )
+    chat_unauthenticated_sockets_per_address: int = Field(
+        default=20,
+        ge=1,
+        description="Sockets from one address not yet authenticated, in one process (many "
+        "people can share an address behind a NAT; each has chat_auth_timeout_seconds).",
+    )
     chat_max_question_chars: int = Field(default=2000, ge=1)
     chat_history_messages: int = Field(default=10, ge=0)
     chat_messages_per_minute: int = Field(default=20, ge=1)

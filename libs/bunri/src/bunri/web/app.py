@@ -121,6 +121,7 @@ def serve(
         # longer than uvicorn's 5 s before it answers its supervisor's first check; killed
         # for that, it would be restarted into the same wait forever.
         timeout_worker_healthcheck=30,
+        ws_max_size=settings.ws_max_bytes,
         **uvicorn_options,
     )
 
