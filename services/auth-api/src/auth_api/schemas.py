@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
 from auth_api.passwords import MAX_PASSWORD_LENGTH
+from bunri.web.text import PLAIN_TEXT
 
 
 class Strict(BaseModel):
@@ -17,7 +18,10 @@ class Strict(BaseModel):
 
 
 Email = Annotated[EmailStr, AfterValidator(lambda email: email.lower())]
-Nickname = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+Nickname = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50), PLAIN_TEXT
+]
+# A password is never stored or shown, only hashed (bytes, NUL included): it takes any character.
 Password = Annotated[str, Field(min_length=1, max_length=MAX_PASSWORD_LENGTH)]
 OpaqueToken = Annotated[str, Field(min_length=1, max_length=512)]
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Header, Path, Query, Response, status
 from bunri.character.campaigns import STARTED_BY_USER
 from bunri.web.auth import AdminDep, CurrentUser
 from bunri.web.errors import documented_errors
+from bunri.web.text import PlainText
 from character_api.deps import CharacterServiceDep
 from character_api.schemas import (
     CampaignIn,
@@ -57,7 +58,7 @@ async def list_missions(user: CurrentUser, characters: CharacterServiceDep) -> M
 async def claim_mission(
     user: CurrentUser,
     characters: CharacterServiceDep,
-    mission_id: Annotated[str, Path(max_length=64)],
+    mission_id: Annotated[PlainText, Path(max_length=64)],
 ) -> ClaimOut:
     """Pay a completed mission's points, once per period: a second claim, or two at once from
     two devices, gives 409 `already_claimed`; an incomplete one 409 `mission_incomplete`."""
@@ -104,7 +105,7 @@ async def start_campaign(
 
 @router.get("/campaigns/{name}", responses=documented_errors(401, 403, 404))
 async def read_campaign(
-    _: AdminDep, characters: CharacterServiceDep, name: Annotated[str, Path(max_length=64)]
+    _: AdminDep, characters: CharacterServiceDep, name: Annotated[PlainText, Path(max_length=64)]
 ) -> CampaignOut:
     """Admin only: how far a campaign has got."""
     return await characters.campaign(name)

@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from bunri.web.text import PlainText
+
 
 class StageOut(BaseModel):
     id: str
@@ -86,7 +88,7 @@ class LeaderboardOut(BaseModel):
 class CampaignIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(
+    name: PlainText = Field(
         min_length=1, max_length=64, description="Lower-case letters, digits, '.', '_', '-'"
     )
     points: int = Field(ge=1, le=100_000)

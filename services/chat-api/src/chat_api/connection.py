@@ -25,6 +25,7 @@ from bunri.db.base import utcnow
 from bunri.errors import BunriError, DependencyUnavailable
 from bunri.logging import get_logger
 from bunri.web.errors import DEPENDENCY_OUTAGES
+from bunri.web.text import INVALID_TEXT, text_problem
 from chat_api import frames
 from chat_api.answers import Answering
 from chat_api.conversations import Question
@@ -231,6 +232,8 @@ class ChatConnection:
         text = frame.get("text")
         if not isinstance(text, str) or not text.strip():
             raise FrameError("empty_message", "A message needs some text.")
+        if (problem := text_problem(text, multiline=True)) is not None:
+            raise FrameError(INVALID_TEXT, f"The message's text {problem}.")
         if len(text) > self._settings.chat_max_question_chars:
             raise FrameError(
                 "message_too_long",
@@ -240,10 +243,12 @@ class ChatConnection:
         if client_msg_id is not None and (
             not isinstance(client_msg_id, str)
             or not 0 < len(client_msg_id) <= frames.MAX_CLIENT_MSG_ID_CHARS
+            or text_problem(client_msg_id, multiline=False) is not None
         ):
             raise FrameError(
                 "bad_frame",
-                f"client_msg_id is a string of 1 to {frames.MAX_CLIENT_MSG_ID_CHARS} characters.",
+                f"client_msg_id is a string of 1 to {frames.MAX_CLIENT_MSG_ID_CHARS} characters, "
+                "none of them a control character.",
             )
         return Question(
             user_id=user.user_id,

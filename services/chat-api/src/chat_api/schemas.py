@@ -14,6 +14,7 @@ from bunri.db.models import (
     Conversation,
 )
 from bunri.web.pagination import Page
+from bunri.web.text import MultilineText
 from chat_api.frames import GuideSource
 
 
@@ -66,7 +67,7 @@ class ConversationOut(ConversationSummary):
 
 
 class BatchQuestion(BaseModel):
-    text: str = Field(min_length=1, max_length=2000)
+    text: MultilineText = Field(min_length=1, max_length=2000)
     scan_id: uuid.UUID | None = None
 
 

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from bunri.db.models import PhotoStatus
+from bunri.web.text import PLAIN_TEXT, PlainText
 
 Language = Literal["ko", "en"]
+# Surrounding whitespace is trimmed first (a line break typed after the name is no control
+# character to refuse); what is left has no control character (bunri.web.text), and the rest of
+# what a nickname may be is my_api.nicknames' (`invalid_nickname`).
+NicknameText = Annotated[str, StringConstraints(strip_whitespace=True), PLAIN_TEXT]
 
 
 class Strict(BaseModel):
@@ -56,8 +61,10 @@ class ProfileOut(BaseModel):
 
 
 class RegionIn(Strict):
-    province: str = Field(min_length=2, max_length=2, description="시·도 code, e.g. 11 (Seoul)")
-    district: str | None = Field(
+    province: PlainText = Field(
+        min_length=2, max_length=2, description="시·도 code, e.g. 11 (Seoul)"
+    )
+    district: PlainText | None = Field(
         default=None, min_length=5, max_length=5, description="시·군·구 code, e.g. 11680"
     )
 
@@ -71,7 +78,7 @@ class NotificationsPatch(Strict):
 class ProfilePatch(Strict):
     """A JSON merge patch (RFC 7396): absent fields stay as they are; `region: null` clears it."""
 
-    nickname: str | None = Field(default=None, max_length=200)
+    nickname: NicknameText | None = Field(default=None, max_length=200)
     region: RegionIn | None = None
     language: Language | None = None
     notifications: NotificationsPatch | None = None

@@ -11,6 +11,7 @@ from bunri.db.models import ScanFeedback, ScanStatus
 from bunri.db.models.scan_feedback import CLASS_NAME_LENGTH
 from bunri.scans.result import ScanResult
 from bunri.web.pagination import Page
+from bunri.web.text import MultilineText, PlainText
 
 MAX_FEEDBACK_NOTE_CHARS = 500
 
@@ -38,7 +39,7 @@ def _class_name(name: str) -> str:
 
 
 ClassName = Annotated[
-    str, Field(min_length=1, max_length=CLASS_NAME_LENGTH), AfterValidator(_class_name)
+    PlainText, Field(min_length=1, max_length=CLASS_NAME_LENGTH), AfterValidator(_class_name)
 ]
 
 
@@ -52,7 +53,7 @@ class FeedbackClass(BaseModel):
 
 class FeedbackIn(BaseModel):
     correct: FeedbackClass = Field(description="What the photo really shows.")
-    note: str | None = Field(default=None, max_length=MAX_FEEDBACK_NOTE_CHARS)
+    note: MultilineText | None = Field(default=None, max_length=MAX_FEEDBACK_NOTE_CHARS)
 
 
 class PredictedClass(BaseModel):

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from fastapi import Request
 
+from bunri.web.text import check_text
 from bunri.web.uploads import InvalidUpload, read_image_form
 
 # Printable ASCII without spaces, as the IETF draft on Idempotency-Key suggests for keys.
@@ -42,4 +43,6 @@ async def read_upload(request: Request, *, max_note_chars: int, max_image_bytes:
         raise InvalidUpload("The field 'note' must be text, not a file.")
     if note is not None and len(note) > max_note_chars:
         raise NoteTooLong(f"The note is longer than {max_note_chars} characters.")
+    if note is not None:
+        check_text(note, field="note", multiline=True)
     return Upload(image=read.image, note=note or None, idempotency_key=key)

@@ -16,6 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bunri.errors import BunriError, DependencyUnavailable
 from bunri.logging import get_logger
+from bunri.web.text import INVALID_TEXT
 
 log = get_logger(__name__)
 
@@ -76,6 +77,14 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
         }
         for error in errors
     ]
+    refused_text = [detail for detail in details if detail["type"] == INVALID_TEXT]
+    if refused_text:
+        # A control character in a text field (bunri.web.text) has its own code, for clients to
+        # tell "strip what you pasted" from a malformed request.
+        first = refused_text[0]
+        text_problem = str(first["message"]).removeprefix("The text ")
+        message = f"The field '{first['field']}' {text_problem}"
+        return error_response(422, INVALID_TEXT, message, details=details)
     first = details[0] if details else {"field": "", "message": "invalid input"}
     where = f" ({first['field']})" if first["field"] else ""
     return error_response(422, "validation_error", f"{first['message']}{where}", details=details)

@@ -31,12 +31,13 @@ from bunri.errors import BunriError
 from bunri.web.auth import CurrentUser
 from bunri.web.deps import SessionDep
 from bunri.web.errors import documented_errors
+from bunri.web.text import PlainText
 
 ROUTE_PREFIX = "/api/v1/auth/oauth"
 router = APIRouter(prefix=ROUTE_PREFIX, tags=["social login"])
 
 Challenge = Annotated[str | None, Query(min_length=43, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")]
-ShortParam = Annotated[str | None, Query(max_length=2048)]
+ShortParam = Annotated[PlainText | None, Query(max_length=2048)]
 
 
 @router.get(
@@ -76,7 +77,7 @@ async def start_link(
     provider: str,
     user: CurrentUser,
     flow: OAuthFlowDep,
-    redirect_uri: Annotated[str, Query(max_length=2048)],
+    redirect_uri: Annotated[PlainText, Query(max_length=2048)],
     code_challenge: Annotated[
         str, Query(min_length=43, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")
     ],
