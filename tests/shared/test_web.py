@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, Response
 from pydantic import BaseModel
 from sqlalchemy import text
 from starlette.types import Message, Receive, Scope, Send
@@ -42,6 +42,10 @@ def app_with_routes(settings: BunriSettings) -> FastAPI:
     @router.post("/items")
     async def items(item: Item) -> Item:
         return item
+
+    @router.get("/cached")
+    async def cached() -> Response:
+        return Response("{}", media_type="application/json", headers={"Cache-Control": "private"})
 
     return create_service_app(
         settings=settings,
@@ -191,6 +195,30 @@ async def test_the_openapi_docs_are_served_under_the_service_prefix(
     assert (await client.get("/api/v1/t/docs")).status_code == 200
     spec = (await client.get("/api/v1/t/openapi.json")).json()
     assert "/items" in spec["paths"]
+
+
+async def test_every_answer_is_nosniff_and_an_authenticated_one_not_stored(
+    client: httpx.AsyncClient,
+) -> None:
+    bearer = {"Authorization": "Bearer x"}
+    for response in (
+        await client.post("/items", json={"name": "a", "count": 1}),
+        await client.get("/missing"),
+        await client.get("/nowhere"),
+        await client.get("/boom"),
+    ):
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert "cache-control" not in response.headers  # nobody's own data: no opinion
+    for path in ("/missing", "/nowhere"):
+        authenticated = await client.get(path, headers=bearer)
+        assert authenticated.headers["cache-control"] == "no-store"
+    # A route that says how it may be cached keeps its word.
+    assert (await client.get("/cached", headers=bearer)).headers["cache-control"] == "private"
+    docs = await client.get("/api/v1/t/docs")
+    policy = docs.headers["content-security-policy"]
+    assert "default-src 'none'" in policy
+    assert "frame-ancestors 'none'" in policy
+    assert "content-security-policy" not in (await client.get("/missing")).headers
 
 
 @pytest.mark.parametrize(("accept", "status"), [(True, 101), (False, 403)])

@@ -14,6 +14,7 @@ from bunri.metrics.exposition import render_metrics
 from bunri.settings import BunriSettings
 from bunri.web.collector import opt_in_for_this_server, settle_after_startup
 from bunri.web.errors import install_error_handlers
+from bunri.web.headers import SecurityHeadersMiddleware
 from bunri.web.health import health_router
 from bunri.web.middleware import BodyLimit, BodySizeLimitMiddleware, RequestContextMiddleware
 from bunri.web.resources import Resources
@@ -53,6 +54,8 @@ def create_service_app(
         limit_for_path=body_limit_for_path or (lambda _: BodyLimit(settings.max_body_bytes)),
     )
     app.add_middleware(RequestContextMiddleware)
+    # Outermost: the 500 that RequestContextMiddleware answers for a bug carries them too.
+    app.add_middleware(SecurityHeadersMiddleware, docs_path=f"{docs_prefix}/docs")
     return app
 
 
