@@ -49,6 +49,7 @@ async def test_unknown_emails_take_as_long_as_wrong_passwords(
         argon2_time_cost=2,
         argon2_memory_cost_kib=19 * 1024,
         argon2_parallelism=1,
+        login_failures_per_account_address=1000,
         login_failures_per_account=1000,
         login_attempts_per_ip=1000,
     )

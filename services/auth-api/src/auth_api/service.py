@@ -6,7 +6,6 @@ it issues, so revoking the family in Redis refuses those access tokens everywher
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from datetime import timedelta
 
@@ -22,6 +21,7 @@ from auth_api.errors import (
     RefreshTokenInvalid,
     RefreshTokenReused,
 )
+from auth_api.login_guard import LoginGuard
 from auth_api.passwords import PasswordHasher, check_password_policy
 from auth_api.schemas import TokenPair
 from auth_api.settings import AuthApiSettings
@@ -74,22 +74,17 @@ class AuthService:
     async def login(
         self, session: AsyncSession, *, email: str, password: str, client_ip: str
     ) -> TokenPair:
-        account_key = hashlib.sha256(email.encode()).hexdigest()
-        ip_usage = await self._limiters.login_per_ip.hit(client_ip)
-        if ip_usage.exceeded:
-            raise RateLimited(ip_usage.retry_after_seconds, "Too many login attempts.")
-        account_usage = await self._limiters.failures_per_account.peek(account_key)
-        if account_usage.exceeded:
-            raise RateLimited(
-                account_usage.retry_after_seconds, "Too many failed logins for this account."
-            )
+        guard = self._limiters.logins
+        refusal = await guard.refusal(email, client_ip)
+        if refusal is not None:
+            raise RateLimited(refusal.retry_after_seconds, refusal.message)
         user = await repository.get_user_by_email(session, email)
         password_hash = user.password_hash if user is not None else None
         # Runs for unknown e-mails too (against a decoy hash): the answer takes the same time.
         if not await self._passwords.verify(password_hash, password) or user is None:
-            await self._limiters.failures_per_account.hit(account_key)
+            await guard.failed(email, client_ip)
             raise InvalidCredentials()
-        await self._limiters.failures_per_account.reset(account_key)
+        await guard.succeeded(email, client_ip)
         assert password_hash is not None
         if self._passwords.needs_rehash(password_hash):
             user.password_hash = await self._passwords.hash(password)
@@ -173,17 +168,13 @@ class AuthService:
 
 class LoginLimiters:
     def __init__(self, settings: AuthApiSettings, redis: Redis) -> None:
-        self.login_per_ip = FixedWindowLimiter(
+        self.logins = LoginGuard(
             redis,
-            "login-ip",
-            limit=settings.login_attempts_per_ip,
+            attempts_per_ip=settings.login_attempts_per_ip,
+            failures_per_account_address=settings.login_failures_per_account_address,
+            failures_per_account=settings.login_failures_per_account,
             window_seconds=settings.login_window_seconds,
-        )
-        self.failures_per_account = FixedWindowLimiter(
-            redis,
-            "login-account",
-            limit=settings.login_failures_per_account,
-            window_seconds=settings.login_window_seconds,
+            delay_max_seconds=settings.login_delay_max_seconds,
         )
         self.signup_per_ip = FixedWindowLimiter(
             redis,

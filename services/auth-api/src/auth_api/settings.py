@@ -75,8 +75,16 @@ class AuthApiSettings(BunriSettings):
     # Each hash holds argon2_memory_cost of RAM: bound how many run at once.
     password_hash_concurrency: int = Field(default_factory=lambda: max(2, os.cpu_count() or 2))
 
+    # auth_api.login_guard: what each limit protects.
     login_attempts_per_ip: int = Field(default=30, ge=1)
-    login_failures_per_account: int = Field(default=5, ge=1)
+    login_failures_per_account_address: int = Field(default=5, ge=1)
+    login_failures_per_account: int = Field(
+        default=20,
+        ge=1,
+        description="Failures on one account, from any address, in the window before an "
+        "address it has not signed in from lately waits (2, 4, 8 ... s).",
+    )
+    login_delay_max_seconds: int = Field(default=15 * 60, ge=1)
     login_window_seconds: int = Field(default=15 * 60, ge=1)
     signups_per_ip: int = Field(default=20, ge=1)
     signup_window_seconds: int = Field(default=3600, ge=1)
