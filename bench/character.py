@@ -841,19 +841,9 @@ def campaign_line(run: dict[str, Any]) -> str:
 
 def record(figures: dict[str, Any]) -> Path:
     """This run's figures into the last `make bench`'s, and its report and README table again."""
-    import json
-    from datetime import UTC, datetime
-
     from bench import suite
 
-    latest = suite.RESULTS / "latest.json"
-    everything = json.loads(latest.read_text())
-    everything["character"] = figures | {
-        "finished": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "commit": suite.machine()["commit"],
-    }
-    suite.write(everything, suite.RESULTS, suite.ROOT / "README.md")
-    return suite.RESULTS / "latest.md"
+    return suite.record_section("character", figures)
 
 
 def main() -> None:

@@ -104,20 +104,9 @@ def line(run: dict[str, Any]) -> str:
 
 def record(run: dict[str, Any]) -> Path:
     """This run's figures into the last `make bench`'s, and its report and README table again."""
-    import json
-    from datetime import UTC, datetime
-
     from bench import suite
 
-    latest = suite.RESULTS / "latest.json"
-    everything = json.loads(latest.read_text())
-    commit = suite.machine()["commit"]
-    everything["profile"] = run | {
-        "finished": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "commit": commit,
-    }
-    suite.write(everything, suite.RESULTS, suite.ROOT / "README.md")
-    return suite.RESULTS / "latest.md"
+    return suite.record_section("profile", run)
 
 
 def main() -> None:

@@ -205,3 +205,18 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def record_section(section: str, figures: dict[str, Any]) -> Path:
+    """One benchmark's figures (run on its own) into the last `make bench`'s `section`, and the
+    report and README table written again from them."""
+    from datetime import UTC, datetime
+
+    latest = RESULTS / "latest.json"
+    everything = json.loads(latest.read_text())
+    everything[section] = figures | {
+        "finished": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": machine()["commit"],
+    }
+    write(everything, RESULTS, ROOT / "README.md")
+    return RESULTS / "latest.md"
