@@ -153,6 +153,23 @@ async def test_a_publisher_refused_by_the_topology_keeps_no_connection_open() ->
         assert broker_connections(vhost) == 0
 
 
+@pytest.mark.parametrize("turns", [0, 1, 2, 3])
+async def test_a_close_cancelled_halfway_still_closes_the_connection(turns: int) -> None:
+    """A shutdown that cancels the publisher mid-close (a retry closing its failed try, a
+    service stopping) must not leave the socket open with nothing left to close it."""
+    with fresh_vhost("cancelled-close") as url:
+        vhost = url.rsplit("/", 1)[1]
+        publisher = TaskPublisher(url)
+        await publisher.start()
+        assert publisher.connected
+        closing = asyncio.create_task(publisher.close())
+        for _ in range(turns + 1):
+            await asyncio.sleep(0)  # let the close begin, then cancel it at different points
+        closing.cancel()
+        await asyncio.gather(closing, return_exceptions=True)
+        assert broker_connections(vhost) == 0
+
+
 async def test_a_broker_that_never_answers_keeps_no_connection_open() -> None:
     """A try that times out (a broker host that accepts and then hangs, a half-open network)
     must not leave its robust connection behind, still connecting on its own."""

@@ -183,6 +183,17 @@ class TaskPublisher:
         return True
 
     async def _close_quietly(self, connection: AbstractRobustConnection) -> None:
+        # Shielded: aio-pika drops its transport before closing it, so a close cancelled halfway
+        # (close() cancelling a retry that was closing its failed try) leaves the socket open
+        # with nothing left to close it.
+        closing = asyncio.ensure_future(self._close_bounded(connection))
+        try:
+            await asyncio.shield(closing)
+        except asyncio.CancelledError:
+            await closing
+            raise
+
+    async def _close_bounded(self, connection: AbstractRobustConnection) -> None:
         with contextlib.suppress(*_BROKER_GONE, RuntimeError):
             async with asyncio.timeout(self._connect_timeout):
                 await connection.close()
