@@ -27,6 +27,9 @@ POOL_MEMORY_RATIO = 1.5
 # DESIGN.md section 10: a profile read, the cache warm; a character read likewise.
 PROFILE_READ_P99_MS = 15.0
 CHARACTER_READ_P99_MS = 15.0
+# The location issue's: nearby searches answered from the cache, and how fast those are.
+LOCATION_HIT_RATE = 0.90
+LOCATION_HIT_P99_MS = 15.0
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,7 @@ def rows(figures: Figures) -> list[Row]:
         *_storage_rows(figures),
         *_profile_rows(figures),
         *_character_rows(figures),
+        *_location_rows(figures),
     ]
 
 
@@ -264,6 +268,47 @@ def _character_rows(figures: Figures) -> list[Row]:
     return result
 
 
+def _location_rows(figures: Figures) -> list[Row]:
+    location = figures.get("location")
+    if not location:
+        return []
+    measured, warm, kakao = location["measured"], location["warm"], location["kakao"]
+    hits, misses = measured["hits"], measured["misses"]
+    text = f"{_ms(hits['p50'])} / {_ms(hits['p99'])}"
+    if measured["errors"]:
+        text += f" ({measured['errors']:.0f} failed or timed out)"
+    rate = (
+        f"{measured['hit_rate']:.1%} (misses: p50 / p99 {_ms(misses['p50'])} / "
+        f"{_ms(misses['p99'])})"
+    )
+    calls = f"{kakao['calls']:,} / {kakao['without_cache']:,} ({kakao['saved_share']:.0%} saved)"
+    projection = location.get("projection")
+    if projection:
+        old = f"replayed for a cache {projection['hours']:g} h old"
+        rate += f"; {projection['hit_rate']:.1%} {old}"
+        calls += f"; {projection['saved_share']:.0%} saved {old}"
+    return [
+        Row(
+            f"location search p50/p99 on cache hits at {measured['rate']:g}/s "
+            f"({location['people']:,} people in 6 cities)",
+            (text, "—", "—"),
+            f"p99 ≤ {LOCATION_HIT_P99_MS:g} ms",
+            hits["p99"] <= LOCATION_HIT_P99_MS and not measured["errors"],
+        ),
+        Row(
+            f"location cache hit rate, {measured['seconds']:g} s after {warm['n']:,} searches "
+            "(the cache empty before them)",
+            (rate, "—", "—"),
+            f"≥ {LOCATION_HIT_RATE:.0%}",
+            measured["hit_rate"] >= LOCATION_HIT_RATE,
+        ),
+        Row(
+            "location, Kakao searches made / without the cache (the whole run, Kakao 0.2-0.5 s)",
+            (calls, "—", "—"),
+        ),
+    ]
+
+
 def markdown_table(figures: Figures) -> str:
     header = "| measure | Bunri | naive queued | synchronous | target | |"
     lines = [header, "|---|---|---|---|---|---|"]
@@ -292,6 +337,12 @@ def summary(figures: Figures) -> str:
         text += (
             " The character rows were measured on their own on the same machine "
             f"(`make bench-character`, {character['finished']}, commit {character['commit']})."
+        )
+    location = figures.get("location") or {}
+    if location.get("finished", figures["finished"]) != figures["finished"]:
+        text += (
+            " The location rows were measured on their own on the same machine "
+            f"(`make bench-location`, {location['finished']}, commit {location['commit']})."
         )
     return text
 

@@ -4,11 +4,12 @@ In turn: the accept path of Bunri and both baselines (bench.accept), the whole p
 end at a low and a high rate (bench.e2e), the AI worker's dynamic batching and pool memory with
 the shipped model (bench.ai_batching), the storage worker's pools against S3 answering
 20 ms late (bench.storage_pools), my-api's profile read at 300/s with the cache warm
-(bench.profile_read), and character-api's read and mission claims and a reward campaign for
-100,000 users through the character worker (bench.character). Each prints its lines as it goes;
-at the end bench.report
-writes `bench/results/latest.md` (one table, each target checked, and the plots beside it),
-`bench/results/latest.json` (every figure) and puts the table into the README.
+(bench.profile_read), character-api's read and mission claims and a reward campaign for
+100,000 users through the character worker (bench.character), and location-api's nearby searches
+by people clustered in six cities, cached by cell, Kakao faked (bench.location). Each prints its
+lines as it goes; at the end bench.report writes `bench/results/latest.md` (one table, each
+target checked, and the plots beside it), `bench/results/latest.json` (every figure) and puts the
+table into the README.
 
     .venv/bin/python -m bench.suite [--seconds 8] [--images 80] [--no-readme]
 """
@@ -26,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import ai_batching, character, e2e, profile_read, report
+from bench import ai_batching, character, e2e, location, profile_read, report
 from bench.accept import TARGETS, Result, printer, run_accept
 from bench.storage_pools import PoolSetting, run_matrix
 from bunri.logging import configure_logging
@@ -170,6 +171,11 @@ def run_all(seconds: float, images: int) -> dict[str, Any]:
     say(profile_read.line(figures["profile"]))
     say(f"== character (bench.character, reads at {character.RATE:g}/s, claims, a campaign)")
     figures["character"] = character.run_character(on_line=say)
+    say(
+        f"== location (bench.location, nearby searches at {location.RATE:g}/s after "
+        f"{location.WARM_SECONDS:g} s of warm-up)"
+    )
+    figures["location"] = location.run_location(on_line=say)
     figures["duration_s"] = time.monotonic() - began
     figures["finished"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return figures

@@ -45,7 +45,7 @@ output "autoscaling_groups" {
 }
 
 output "nat_public_ips" {
-  description = "The nodes' outbound address(es), for allow-lists at the LLM or OAuth providers."
+  description = "The nodes' outbound address(es), for allow-lists at the LLM, the OAuth providers or Kakao Local (a REST key's allowed IP addresses)."
   value       = module.network.nat_public_ips
 }
 

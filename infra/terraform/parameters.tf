@@ -1,8 +1,9 @@
 # Settings the nodes read from SSM Parameter Store at every boot (/etc/bunri/bunri.env). Terraform
 # writes what it knows: addresses, the bucket, and the passwords of the services it runs (generated
 # here, so they are in the state: keep the state encrypted, see versions.tf). Secrets only a person
-# has (the token signing key, OAuth client secrets, the LLM key) are put by hand under the same
-# paths; see the README.
+# has (the token signing key, OAuth client secrets, the LLM key, location-api's Kakao Local REST
+# key as api/BUNRI_KAKAO_REST_API_KEY) are put by hand under the same paths, so that they never
+# enter the state; see the README.
 
 resource "random_password" "postgres" {
   length  = 32

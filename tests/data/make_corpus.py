@@ -542,9 +542,14 @@ def _entries() -> list[tuple[CorpusFile, Builder]]:
     )
     add(
         "many-pixels-within-budget.png",
-        "6,000 x 4,000 solid PNG: 24 megapixels from about 70 KB",
-        Accepted("image/png", (6000, 4000), pixels=((CENTRE, RED),)),
-    )(lambda: _png_solid(6000, 4000, RED))
+        "2,000 x 2,000 solid PNG: 4 megapixels from a few KB, which any file may declare",
+        Accepted("image/png", (2000, 2000), pixels=((CENTRE, RED),)),
+    )(lambda: _png_solid(2000, 2000, RED))
+    add(
+        "pixels-out-of-proportion.png",
+        "6,000 x 6,000 solid PNG: 36 megapixels from about 100 KB, a bomb rather than a photo",
+        TOO_MANY_PIXELS,
+    )(lambda: _png_solid(6000, 6000, RED))
     add(
         "tall-1x100000.png",
         "1 x 100,000: too tall for JPEG (65,500 max), thumbnail 1 px wide",

@@ -24,6 +24,7 @@ from bunri_programs.weekly_reports import WeeklyReportSettings
 from character_api.settings import CharacterApiSettings
 from character_worker.settings import CharacterWorkerSettings
 from chat_api.settings import ChatApiSettings
+from location_api.settings import LocationApiSettings
 from my_api.settings import MyApiSettings
 from scan_api.settings import ScanApiSettings
 from storage_worker.settings import StorageWorkerSettings
@@ -46,6 +47,7 @@ DEPLOYABLES: dict[str, Deployable] = {
     "chat-api": Deployable("services/chat-api", ChatApiSettings),
     "my-api": Deployable("services/my-api", MyApiSettings),
     "character-api": Deployable("services/character-api", CharacterApiSettings),
+    "location-api": Deployable("services/location-api", LocationApiSettings),
     "storage-worker": Deployable("workers/storage", StorageWorkerSettings),
     "ai-worker": Deployable("workers/ai", AiWorkerSettings),
     "character-worker": Deployable("workers/character", CharacterWorkerSettings),
@@ -61,6 +63,7 @@ API_PORT_FIELDS = {
     "chat-api": "chat_api_port",
     "my-api": "my_api_port",
     "character-api": "character_api_port",
+    "location-api": "location_api_port",
 }
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path, PurePosixPath
@@ -18,6 +19,7 @@ from dotenv import dotenv_values
 
 from bunri.messaging.kombu_topology import dead_letter_queues
 from bunri.worker.settings import WorkerSettings
+from location_api.settings import LocationApiSettings
 from tests.deploy import compose
 from tests.deploy.compose import ENV_EXAMPLE, ROOT
 from tests.deploy.dockerfiles import console_scripts
@@ -294,6 +296,28 @@ def test_connection_urls_reach_the_services_with_their_credentials() -> None:
             assert broker.username == rabbitmq["RABBITMQ_USER"], service
             assert broker.password == rabbitmq["RABBITMQ_PASSWORD"], service
             assert broker.path == "//", f"{service}: the vhost is /"
+
+
+def test_postgresql_has_postgis_on_the_same_base() -> None:
+    """Migration 0013 creates collection_points only where PostGIS is installable (else
+    location-api answers 503). The image stays Alpine like postgres:17-alpine before it: a volume
+    indexed under musl's collation and read under glibc's could return wrong index scans."""
+    image = compose.services()["postgres"]["image"]
+    repository, _, tag = image.partition(":")
+    assert repository == "postgis/postgis", image
+    assert re.fullmatch(r"17-3\.\d+-alpine", tag), f"{image}: PostgreSQL 17, PostGIS 3, Alpine"
+
+
+def test_location_api_without_a_kakao_key_answers_our_own_points_only(
+    clean_bunri_environment: pytest.MonkeyPatch,
+) -> None:
+    """.env.example leaves the key empty, and compose passes it on as an empty string."""
+    env = container_env("location-api")
+    assert env["BUNRI_KAKAO_REST_API_KEY"] == ""
+    for name, value in env.items():
+        clean_bunri_environment.setenv(name, value)
+    assert LocationApiSettings().kakao_rest_api_key is None
+    assert "BUNRI_BROKER_URL" not in env, "location-api publishes nothing"
 
 
 def test_worker_journals_live_on_named_volumes_of_their_own() -> None:

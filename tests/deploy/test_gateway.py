@@ -23,6 +23,8 @@ from character_api.app import create_app as create_character_app
 from character_api.settings import CharacterApiSettings
 from chat_api.app import create_app as create_chat_app
 from chat_api.settings import ChatApiSettings
+from location_api.app import create_app as create_location_app
+from location_api.settings import LocationApiSettings
 from my_api.app import MULTIPART_OVERHEAD_BYTES as MY_API_MULTIPART_OVERHEAD_BYTES
 from my_api.app import create_app as create_my_app
 from my_api.settings import MyApiSettings
@@ -47,6 +49,8 @@ DESIGN_ROUTES = {
     "/api/v1/my/profile/photo": "my-api",
     "/api/v1/my/export": "my-api",  # a long stream
     "/api/v1/character": "character-api",
+    "/api/v1/locations/nearby": "location-api",
+    "/api/v1/locations/docs": "location-api",
 }
 # Paths that belong to no service, though they start like one.
 UNROUTED = [
@@ -56,6 +60,8 @@ UNROUTED = [
     "/api/v1/chatty",
     "/api/v1/myself",
     "/api/v1/characters",
+    "/api/v1/location",
+    "/api/v1/locationsx",
     "/.well-knownx",
     "/api",
 ]
@@ -70,6 +76,7 @@ def service_apps() -> dict[str, FastAPI]:
         "chat-api": create_chat_app(ChatApiSettings(log_json=False)),
         "my-api": create_my_app(MyApiSettings(log_json=False)),
         "character-api": create_character_app(CharacterApiSettings(log_json=False)),
+        "location-api": create_location_app(LocationApiSettings(log_json=False)),
     }
 
 

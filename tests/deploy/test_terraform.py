@@ -46,6 +46,7 @@ ROLE_PROCESSES = {
         "chat-api",
         "my-api",
         "character-api",
+        "location-api",
         "migrate",
         "reaper",
         "weekly-reports",
@@ -784,6 +785,7 @@ def test_application_units_start_the_roles_console_scripts(
             "bunri-chat-api",
             "bunri-my-api",
             "bunri-character-api",
+            "bunri-location-api",
         },
         "worker-storage": {"bunri-storage-worker"},
         "worker-ai": {"bunri-ai-worker"},
@@ -841,6 +843,7 @@ def test_api_gateway_routes_every_service_prefix(rendered: dict[str, Any], tmp_p
         "chat-api": "chat_api",
         "my-api": "my_api",
         "character-api": "character_api",
+        "location-api": "location_api",
     }
     for service, prefixes in SERVICE_PREFIXES.items():
         for prefix in prefixes:

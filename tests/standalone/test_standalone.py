@@ -113,6 +113,30 @@ def test_every_service_answers_at_the_one_base_url(standalone: dict[str, str]) -
         assert profile.headers["etag"] == f'"{version}"'
 
 
+def test_locations_answer_their_kinds_and_say_why_searches_are_off_on_sqlite(
+    standalone: dict[str, str],
+) -> None:
+    """location-api is served at the one base URL: its kinds need no database, while a search
+    needs PostGIS, which the embedded SQLite lacks; the banner said so in one line."""
+    login = json.loads((Path(standalone["STATE"]) / "demo-login.json").read_text())
+    with httpx.Client(base_url=standalone["BASE_URL"], timeout=30) as client:
+        assert client.get("/api/v1/locations/kinds").status_code == 401
+        tokens = client.post("/api/v1/auth/login", json=login)
+        assert tokens.status_code == 200, tokens.text
+        bearer = {"Authorization": f"Bearer {tokens.json()['access_token']}"}
+        kinds = client.get("/api/v1/locations/kinds", headers=bearer)
+        assert kinds.status_code == 200, kinds.text
+        assert "battery" in {kind["code"] for kind in kinds.json()["items"]}
+        nearby = client.get(
+            "/api/v1/locations/nearby", params={"lat": 37.5665, "lon": 126.978}, headers=bearer
+        )
+        assert nearby.status_code == 503, nearby.text
+        assert nearby.json()["error"]["code"] == "dependency_unavailable"
+    banner = (Path(standalone["STATE"]).parent / "standalone.log").read_text()
+    (line,) = [line for line in banner.splitlines() if "locations:" in line]
+    assert "off: the database is SQLite" in line
+
+
 def test_a_file_that_is_no_photo_is_refused_clearly(
     standalone: dict[str, str], tmp_path: Path
 ) -> None:

@@ -18,6 +18,7 @@ import typer
 
 from bunri.settings import BunriSettings
 from bunri_programs.database import in_transaction
+from bunri_programs.locations import locations_app
 from bunri_programs.rewards import rewards_app
 from bunri_programs.users import users_app
 from bunri_programs.weekly_reports import weekly_reports_app
@@ -44,6 +45,7 @@ app.add_typer(my, name="my")
 my.add_typer(weekly_reports_app, name="weekly-reports")
 app.add_typer(users_app, name="users")
 app.add_typer(rewards_app, name="rewards")
+app.add_typer(locations_app, name="locations")
 
 
 def _add_journal_commands() -> None:

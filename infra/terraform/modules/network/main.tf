@@ -1,6 +1,7 @@
 # One VPC across var.az_count zones: public subnets hold the load balancer and the NAT gateway(s),
 # private subnets hold every node. Nodes have no public address; they reach the internet (apt, PyPI,
-# SSM, CloudWatch, the OAuth providers, the LLM) through NAT, and S3 through a free gateway endpoint.
+# SSM, CloudWatch, the OAuth providers, the LLM, Kakao Local) through NAT, and S3 through a free
+# gateway endpoint.
 
 data "aws_availability_zones" "available" {
   state = "available"

@@ -23,6 +23,6 @@ output "private_subnet_cidr_blocks" {
 }
 
 output "nat_public_ips" {
-  description = "Where the nodes' outbound traffic comes from (for allow-lists at the LLM or OAuth providers)."
+  description = "Where the nodes' outbound traffic comes from (for allow-lists at the LLM, the OAuth providers or Kakao Local)."
   value       = aws_eip.nat[*].public_ip
 }

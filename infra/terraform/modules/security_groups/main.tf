@@ -13,7 +13,8 @@ locals {
   }
 
   # Outbound to the internet (through NAT): apt and PyPI, SSM and CloudWatch endpoints, S3, the
-  # OAuth providers and the LLM. HTTPS everywhere; plain HTTP only because Ubuntu's apt mirrors use it.
+  # OAuth providers, the LLM and Kakao Local (location-api). HTTPS everywhere; plain HTTP only
+  # because Ubuntu's apt mirrors use it.
   egress_to_internet = {
     for pair in setproduct(keys(local.all_groups), [80, 443]) :
     "${pair[0]}-${pair[1]}" => { group_id = local.all_groups[pair[0]], port = pair[1] }
@@ -56,9 +57,9 @@ resource "aws_security_group" "alb" {
   tags = { Name = "${var.name}-alb" }
 }
 
-# The gateway and every API service (my-api and character-api too) share these nodes; the services
-# listen on 127.0.0.1 only. The description predates my-api and stays as it is: changing it replaces
-# the group.
+# The gateway and every API service (my-api, character-api and location-api too) share these
+# nodes; the services listen on 127.0.0.1 only, so no service port is opened here. The description
+# predates my-api and stays as it is: changing it replaces the group.
 resource "aws_security_group" "api" {
   name        = "${var.name}-api"
   description = "API nodes (gateway, auth-api, scan-api, chat-api): the gateway port from the load balancer only"

@@ -21,6 +21,7 @@ SERVICE_PREFIXES: dict[str, tuple[str, ...]] = {
     "chat-api": ("/api/v1/chat",),
     "my-api": ("/api/v1/my",),
     "character-api": ("/api/v1/character",),
+    "location-api": ("/api/v1/locations",),
 }
 
 

@@ -1,6 +1,7 @@
-"""Start everything on one machine: migrate, spawn the three workers, serve auth-api, scan-api,
-chat-api, my-api and character-api behind one base URL, make sure a demo account exists, and print
-how to use it."""
+"""Start everything on one machine: migrate, import the sample collection points (where the
+database has PostGIS), spawn the three workers, serve auth-api, scan-api, chat-api, my-api,
+character-api and location-api behind one base URL, make sure a demo account exists, and print how
+to use it."""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ from bunri import migrations
 from bunri.logging import configure_logging, get_logger
 from bunri.settings import BrokerSettings
 from bunri_programs.client.credentials import demo_login_path, save_tokens
+from bunri_programs.standalone.sample_points import import_sample_points
 
 log = get_logger(__name__)
 
@@ -37,6 +39,7 @@ PARTS = (
     "chat_api",
     "my_api",
     "character_api",
+    "location_api",
     "storage_worker",
     "ai_worker",
     "character_worker",
@@ -75,6 +78,7 @@ class Plan:
     env: dict[str, str]
     embedded: list[str] = field(default_factory=list)
     real: list[str] = field(default_factory=list)
+    locations: str = ""  # the banner's line: the sample points imported, or why locations are off
 
 
 def plan(state_dir: Path, host: str, port: int) -> Plan:
@@ -228,6 +232,7 @@ def run_standalone(state_dir: Path, host: str, port: int) -> None:
             "start one with: redis-server --daemonize yes"
         )
     asyncio.run(_migrate(os.environ["BUNRI_DATABASE_URL"]))
+    chosen.locations = asyncio.run(import_sample_points(os.environ["BUNRI_DATABASE_URL"]))
     workers = Workers(logs, reaper=BrokerSettings().uses_amqp)
     workers.start()
     try:
@@ -252,6 +257,7 @@ def _gateway() -> Any:
     from bunri_programs.standalone.gateway import SERVICE_PREFIXES, PathRouter
     from character_api.app import create_app as create_character_app
     from chat_api.app import create_app as create_chat_app
+    from location_api.app import create_app as create_location_app
     from my_api.app import create_app as create_my_app
     from scan_api.app import create_app as create_scan_app
 
@@ -262,6 +268,7 @@ def _gateway() -> Any:
             (SERVICE_PREFIXES["chat-api"], create_chat_app()),
             (SERVICE_PREFIXES["my-api"], create_my_app()),
             (SERVICE_PREFIXES["character-api"], create_character_app()),
+            (SERVICE_PREFIXES["location-api"], create_location_app()),
         ]
     )
 
@@ -359,6 +366,7 @@ def _print_banner(base_url: str, login: dict[str, str], chosen: Plan, state_dir:
         "",
         *(f"  real:      {part}" for part in chosen.real),
         *(f"  embedded:  {part}" for part in chosen.embedded),
+        f"  locations: {chosen.locations}",
         f"  logs:      {state_dir / 'logs'}",
         "  stop:      Ctrl-C",
         "",

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Response
 
 from bunri.guides import TaxonomyBody, load_taxonomy
+from bunri.locations.kinds import locations_link
 from bunri.web.errors import documented_errors
 
 router = APIRouter(prefix="/api/v1/guides", tags=["guides"])
@@ -34,6 +35,6 @@ async def guide(major: str, middle: str, response: Response) -> dict[str, Any]:
         "major_en": taxonomy.major(major).name_en,
         "middle": found.name,
         "middle_en": found.name_en,
-        "guide": found.guide.as_api(),
+        "guide": found.guide.as_api() | {"locations_url": locations_link(found.name)},
         "minors": [{"name": minor.name, "name_en": minor.name_en} for minor in found.minors],
     }

@@ -64,13 +64,26 @@ class ImageTooManyPixels(ImageError):
     code = "image_too_many_pixels"
     message = "The image has more pixels than we accept; send a smaller photo."
 
-    def __init__(self, max_pixels: int, width: int | None = None, height: int | None = None):
+    def __init__(
+        self,
+        max_pixels: int,
+        width: int | None = None,
+        height: int | None = None,
+        *,
+        size_bytes: int | None = None,
+    ):
         if width is not None and height is not None:
             what = f"The image is {width}x{height} pixels ({_megapixels(width * height)})"
         else:
             what = "The image has more pixels than we accept"
-        super().__init__(
-            f"{what}; images of up to {_megapixels(max_pixels)} are accepted. "
-            "Send a smaller photo or a lower-resolution copy."
-        )
+        if size_bytes is not None:
+            what += (
+                f" in a file of only {size_bytes:,} bytes, which a photo cannot be; a file "
+                f"this size is accepted with up to {_megapixels(max_pixels)}"
+            )
+        else:
+            what += f"; images of up to {_megapixels(max_pixels)} are accepted"
+        super().__init__(f"{what}. Send a smaller photo or a lower-resolution copy.")
         self.max_pixels = max_pixels
+        self.width = width
+        self.height = height

@@ -34,8 +34,31 @@ def inspect_upload(data: bytes, *, max_bytes: int, max_pixels: int) -> ImageInfo
     return inspect_image(data, max_pixels=max_pixels)
 
 
+# A photo takes at least a few bits a pixel, so a small file that declares a huge canvas is a
+# decompression bomb (the pixels cost memory and time in the storage worker), not a photo. Any
+# file may declare FREE_PIXELS; beyond that a file needs a byte for every PIXELS_PER_BYTE pixels
+# (a 12 MP phone JPEG of 1.5 MB may declare 300 MP; a 35 KB PNG 7 MP, not 36).
+FREE_PIXELS = 4_000_000
+PIXELS_PER_BYTE = 200
+
+
+def pixel_budget(size_bytes: int, max_pixels: int) -> int:
+    return min(max_pixels, max(FREE_PIXELS, size_bytes * PIXELS_PER_BYTE))
+
+
 def inspect_image(data: bytes, *, max_pixels: int) -> ImageInfo:
-    """Everything `inspect_upload` checks except the byte cap."""
+    """Everything `inspect_upload` checks except the byte cap; `max_pixels` is lowered for a
+    small file (`pixel_budget`)."""
+    budget = pixel_budget(len(data), max_pixels)
+    try:
+        return _inspect_image(data, max_pixels=budget)
+    except ImageTooManyPixels as exc:
+        if budget == max_pixels:
+            raise
+        raise ImageTooManyPixels(budget, exc.width, exc.height, size_bytes=len(data)) from None
+
+
+def _inspect_image(data: bytes, *, max_pixels: int) -> ImageInfo:
     media_type = sniff_media_type(data)
     # The structural walk comes before Pillow's header parser, not after it: it bounds the layouts
     # that Pillow would otherwise loop over byte by byte, in Python, for seconds.

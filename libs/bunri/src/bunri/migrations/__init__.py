@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from bunri.db.models import Base
+from bunri.locations.schema import POSTGIS_TABLES, has_collection_points
+from bunri.locations.schema import TABLE as COLLECTION_POINTS
 
 MIGRATIONS_DIR = Path(__file__).parent
 
@@ -82,10 +84,26 @@ async def pending_model_changes(connection: AsyncConnection) -> list[Any]:
     """What autogenerate would still emit: empty when the models and the migrations agree."""
 
     def compare(sync: Connection) -> list[Any]:
-        context = MigrationContext.configure(sync, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            sync, opts={"compare_type": True, "include_object": include_object_for(sync)}
+        )
         return list(compare_metadata(context, Base.metadata))
 
     return await connection.run_sync(compare)
+
+
+def include_object_for(connection: Connection) -> Any:
+    """Leave out what PostGIS owns, and collection points where the database has no PostGIS
+    (its migration skipped them on purpose)."""
+    skipped = set(POSTGIS_TABLES)
+    if not has_collection_points(connection):
+        skipped.add(COLLECTION_POINTS)
+
+    def include_object(item: Any, name: str | None, type_: str, *_: Any) -> bool:
+        table = name if type_ == "table" else getattr(getattr(item, "table", None), "name", None)
+        return table not in skipped
+
+    return include_object
 
 
 async def current_revision(connection: AsyncConnection) -> str | None:

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from bunri.db.engine import is_sqlite
 from bunri.db.models import Base
+from bunri.migrations import include_object_for
 from bunri.settings import BunriSettings
 
 
@@ -18,6 +19,7 @@ def run_on(connection: Connection) -> None:
         connection=connection,
         target_metadata=Base.metadata,
         compare_type=True,
+        include_object=include_object_for(connection),
         # SQLite (standalone mode) can only alter tables by copying them.
         render_as_batch=connection.dialect.name == "sqlite",
     )

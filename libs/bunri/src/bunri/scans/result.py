@@ -38,6 +38,11 @@ class Guide(BaseModel):
     cautions_en: list[str] = []
     not_accepted: list[str]
     not_accepted_en: list[str] = []
+    locations_url: str | None = Field(
+        default=None,
+        description="Where to take it: location-api's nearby places for this class (add lat and "
+        "lon); null for a class collected at the door.",
+    )
 
 
 class ModelInfo(BaseModel):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from bunri.db.models import Scan, ScanStatus
+from bunri.locations.kinds import locations_link
 
 SCANS_PATH = "/api/v1/scans"
 
@@ -25,7 +26,7 @@ def scan_view(scan: Scan) -> dict[str, Any]:
         }
         if stored
         else None,
-        "result": scan.result if scan.status is ScanStatus.COMPLETED else None,
+        "result": _with_locations(scan.result) if scan.status is ScanStatus.COMPLETED else None,
         "error": {"code": scan.error_code, "message": scan.error_message}
         if scan.status is ScanStatus.FAILED
         else None,
@@ -42,3 +43,11 @@ def event_data(scan: Scan) -> dict[str, Any]:
     if scan.status.terminal:
         data["scan"] = scan_view(scan)
     return data
+
+
+def _with_locations(result: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Read-time, so that every result ever stored links to where its class is taken."""
+    if result is None:
+        return None
+    link = locations_link(result["classification"]["middle"])
+    return result | {"guide": result["guide"] | {"locations_url": link}}

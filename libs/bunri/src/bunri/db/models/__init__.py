@@ -18,6 +18,7 @@ from bunri.db.models.chat import (
     ChatRole,
     Conversation,
 )
+from bunri.db.models.location import CollectionPoint
 from bunri.db.models.outbox_message import OutboxMessage
 from bunri.db.models.profile import PhotoStatus, Profile
 from bunri.db.models.refresh_token import RefreshToken
@@ -38,6 +39,7 @@ __all__ = [
     "ChatBatchJob",
     "ChatMessage",
     "ChatRole",
+    "CollectionPoint",
     "Conversation",
     "MissionProgress",
     "OutboxMessage",
