@@ -19,6 +19,7 @@ from ai_worker.classifier.model_file import read_metadata
 from ai_worker.models import BUNDLED_MODEL
 from bunri.db.models import ScanStatus
 from bunri.guides import load_taxonomy
+from bunri.locations.kinds import locations_link
 from tests.scans.helpers import (
     Driver,
     assert_error,
@@ -98,8 +99,10 @@ async def test_a_completed_scan_reads_as_the_design_says(
     assert [a["confidence"] for a in alternatives] == sorted(
         (a["confidence"] for a in alternatives), reverse=True
     )
-    # The guide is the one of the class found, Korean first with English beside it.
-    assert result["guide"] == middle.guide.as_api()
+    # The guide is the one of the class found, Korean first with English beside it, and where
+    # to take it when the class has a place (location-api).
+    link = locations_link(middle.name)
+    assert result["guide"] == middle.guide.as_api() | {"locations_url": link}
     assert result["guide"]["steps"]
     assert result["guide"]["steps_en"]
     assert result["model"] == {"backend": "local", "name": BUNDLED_MODEL.stem}

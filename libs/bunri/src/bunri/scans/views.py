@@ -47,7 +47,8 @@ def event_data(scan: Scan) -> dict[str, Any]:
 
 def _with_locations(result: dict[str, Any] | None) -> dict[str, Any] | None:
     """Read-time, so that every result ever stored links to where its class is taken."""
-    if result is None:
-        return None
-    link = locations_link(result["classification"]["middle"])
+    if result is None or "guide" not in result:
+        return result
+    middle = result.get("classification", {}).get("middle")
+    link = locations_link(middle) if middle else None
     return result | {"guide": result["guide"] | {"locations_url": link}}
