@@ -208,9 +208,9 @@ def test_the_location_rows() -> None:
         "cache empty) 20.0%"
     )
     assert rate[4:] == ["≥ 90%", "met"]
-    assert row(table, "location, Kakao searches")[1] == (
-        "20,000 / 360,000 (94% saved); the measured 30 s 150 / 3,000"
-    )
+    assert row(table, "location, Kakao searches made / without the cache (the 60 min before")[
+        1
+    ] == ("20,000 / 360,000 (94% saved); the measured 30 s: 150 for its new keys / 3,000")
     missed = figures() | {"location": location_figures(hit_rate=0.7, errors=2)}
     table = report.markdown_table(missed)
     assert row(table, "location cache hit rate")[5] == "**missed**"
