@@ -75,6 +75,9 @@ def base_env(rabbit: PrivateRabbit, postgres: PrivatePostgres, run_dir: Path) ->
         "BUNRI_AUTH_JWKS_URL": f"http://127.0.0.1:{auth_port}/.well-known/jwks.json",
         # One sign-in serves the whole run, however long it is.
         "BUNRI_ACCESS_TOKEN_TTL_SECONDS": str(24 * 3600),
+        # One person sends the run's thousand scans.
+        "BUNRI_SCAN_BURST": "1000000",
+        "BUNRI_SCANS_IN_FLIGHT_PER_USER": "1000000",
         "BUNRI_S3_BUCKET": BUCKET,
         "BUNRI_S3_ENDPOINT_URL": f"http://127.0.0.1:{s3_port}",
         "BUNRI_S3_REGION": "us-east-1",

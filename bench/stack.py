@@ -49,6 +49,10 @@ def base_env(broker_url: str, logs: Path) -> dict[str, str]:
         "BUNRI_LOG_LEVEL": "WARNING",
         "BUNRI_LOGIN_ATTEMPTS_PER_IP": "1000000",
         "BUNRI_SIGNUPS_PER_IP": "1000000",
+        # The benchmarks send as one person what many people would.
+        "BUNRI_SCAN_BURST": "1000000",
+        "BUNRI_SCANS_IN_FLIGHT_PER_USER": "1000000",
+        "BUNRI_CHAT_BATCH_BURST": "1000000",
     }
 
 

@@ -149,6 +149,13 @@ def tiny_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_clip(tmp_path_factory.mktemp("tiny-clip"))
 
 
+UNLIMITED_PEOPLE = {
+    "BUNRI_SCAN_BURST": "100000",
+    "BUNRI_SCANS_IN_FLIGHT_PER_USER": "100000",
+    "BUNRI_CHAT_BATCH_BURST": "100000",
+}
+
+
 @pytest.fixture(scope="session")
 def pipeline_env(
     database_url: str,
@@ -167,6 +174,9 @@ def pipeline_env(
         "BUNRI_S3_BUCKET": s3_bucket,
         "BUNRI_S3_ENDPOINT_URL": s3_endpoint,
         "BUNRI_AUTH_JWKS_URL": f"{auth_url}/.well-known/jwks.json",
+        # One person sends many scans in some tests; the per-person limits have tests of their
+        # own (tests/scans/test_fair_share.py).
+        **UNLIMITED_PEOPLE,
         **S3_KEYS,
     }
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
@@ -36,7 +37,7 @@ async def test_the_guide_of_a_class_with_a_place_links_to_it() -> None:
 
 
 def test_a_completed_scan_links_its_guide_even_if_stored_before_the_link_existed() -> None:
-    stored_result = {
+    stored_result: dict[str, Any] = {
         "classification": {
             "major": "재활용폐기물",
             "middle": "의류및원단",

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -19,6 +22,7 @@ from tests.support.processes import worker_process
 from tests.support.servers import free_port
 
 BIN = Path(sys.executable).parent
+BODY_TIMEOUT_SECONDS = 2
 
 
 def start_standalone(tmp_path: Path, redis_url: str, **extra: str) -> Iterator[dict[str, str]]:
@@ -73,7 +77,11 @@ def standalone(
     redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, str]]:
     # Nothing about the model is configured: the one the AI worker ships answers.
-    yield from start_standalone(tmp_path_factory.mktemp("standalone"), redis_url)
+    yield from start_standalone(
+        tmp_path_factory.mktemp("standalone"),
+        redis_url,
+        BUNRI_GATEWAY_BODY_TIMEOUT_SECONDS=str(BODY_TIMEOUT_SECONDS),
+    )
 
 
 def test_a_photo_gets_its_class_and_guide(standalone: dict[str, str], tmp_path: Path) -> None:
@@ -135,6 +143,48 @@ def test_locations_answer_their_kinds_and_say_why_searches_are_off_on_sqlite(
     banner = (Path(standalone["STATE"]).parent / "standalone.log").read_text()
     (line,) = [line for line in banner.splitlines() if "locations:" in line]
     assert "off: the database is SQLite" in line
+
+
+def test_the_gateway_is_the_edge_as_nginx_is(standalone: dict[str, str]) -> None:
+    """No proxy stands in front of standalone: a client's X-Forwarded-For is not believed (the
+    sign-in limits key on the real address), headers are bounded, the server is not named, and
+    readiness asks every service."""
+    with httpx.Client(base_url=standalone["BASE_URL"], timeout=30) as client:
+        email = f"spoofed-{time.time_ns()}@example.com"
+        statuses = [
+            client.post(
+                "/api/v1/auth/login",
+                json={"email": email, "password": "not the password"},
+                headers={"X-Forwarded-For": f"203.0.113.{attempt}"},
+            ).status_code
+            for attempt in range(6)
+        ]
+        # Five failures per (account, address), whatever address the client claims.
+        assert statuses == [401] * 5 + [429], statuses
+
+        ready = client.get("/readyz")
+        assert ready.status_code == 200, ready.text
+        assert set(ready.json()["services"].values()) == {"ready"}
+        assert "server" not in ready.headers
+        assert "server" not in client.get("/api/v1/guides").headers
+
+        huge = client.get("/api/v1/guides", headers={"X-Padding": "x" * 64 * 1024})
+        assert huge.status_code in (400, 431)
+
+
+def test_a_body_that_stops_arriving_is_answered_408(standalone: dict[str, str]) -> None:
+    address = urlsplit(standalone["BASE_URL"])
+    with socket.create_connection((address.hostname, address.port), timeout=30) as connection:
+        connection.sendall(
+            b"POST /api/v1/auth/login HTTP/1.1\r\nHost: bunri\r\n"
+            b'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"email"'
+        )
+        started = time.monotonic()
+        answer = connection.recv(4096)
+        waited = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 408"), answer
+    assert b"request_timeout" in answer
+    assert BODY_TIMEOUT_SECONDS - 0.5 <= waited <= BODY_TIMEOUT_SECONDS + 10
 
 
 def test_a_file_that_is_no_photo_is_refused_clearly(

@@ -102,6 +102,12 @@ class BunriSettings(BaseSettings):
         "socket, 1009) before anything, authentication included, looks at it.",
     )
     forwarded_allow_ips: str = "127.0.0.1"
+    gateway_body_timeout_seconds: float = Field(
+        default=60,
+        gt=0,
+        description="bunri standalone's gateway: the longest wait for the next piece of a "
+        "request body before it answers 408 (nginx's client_body_timeout in production).",
+    )
 
     @property
     def is_development(self) -> bool:

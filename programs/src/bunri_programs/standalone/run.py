@@ -47,6 +47,7 @@ PARTS = (
 DEMO_EMAIL = "demo@bunri.example"
 RABBITMQ = "amqp://guest:guest@127.0.0.1:5672//"
 POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/bunri"
+MAX_HEADER_BYTES = 32 * 1024
 
 
 def missing_parts() -> list[str]:
@@ -254,23 +255,26 @@ async def _migrate(url: str) -> None:
 
 def _gateway() -> Any:
     from auth_api.app import create_app as create_auth_app
-    from bunri_programs.standalone.gateway import SERVICE_PREFIXES, PathRouter
+    from bunri_programs.standalone.gateway import PathRouter, route
     from character_api.app import create_app as create_character_app
     from chat_api.app import create_app as create_chat_app
     from location_api.app import create_app as create_location_app
     from my_api.app import create_app as create_my_app
     from scan_api.app import create_app as create_scan_app
 
-    return PathRouter(
-        [
-            (SERVICE_PREFIXES["auth-api"], create_auth_app()),
-            (SERVICE_PREFIXES["scan-api"], create_scan_app()),
-            (SERVICE_PREFIXES["chat-api"], create_chat_app()),
-            (SERVICE_PREFIXES["my-api"], create_my_app()),
-            (SERVICE_PREFIXES["character-api"], create_character_app()),
-            (SERVICE_PREFIXES["location-api"], create_location_app()),
-        ]
-    )
+    routes = [
+        route("auth-api", create_auth_app()),
+        route("scan-api", create_scan_app()),
+        route("chat-api", create_chat_app()),
+        route("my-api", create_my_app()),
+        route("character-api", create_character_app()),
+        route("location-api", create_location_app()),
+    ]
+    # Each app named itself the default service of every log line; lines outside a request
+    # (workers' supervision, lifespans) are the gateway's.
+    settings = BrokerSettings()
+    configure_logging(service="standalone", level=settings.log_level, json=settings.log_json)
+    return PathRouter(routes, body_read_timeout=settings.gateway_body_timeout_seconds)
 
 
 class _PlatformServer(uvicorn.Server):
@@ -295,6 +299,13 @@ async def _serve(host: str, port: int, chosen: Plan, state_dir: Path, workers: W
             log_config=None,
             access_log=False,
             ws_max_size=BrokerSettings().ws_max_bytes,
+            # The edge itself: no proxy in front whose X-Forwarded-For could be trusted, and
+            # the rate limits key on the address the connection comes from.
+            proxy_headers=False,
+            server_header=False,
+            # h11 bounds a request's headers (httptools reads any size): nginx's 4 x 8 KiB.
+            http="h11",
+            h11_max_incomplete_event_size=MAX_HEADER_BYTES,
         ),
         workers,
     )

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from bunri.chat.grounding import guide_index
 from bunri.logging import configure_logging
 from bunri.messaging.outbox import publishing
-from bunri.ratelimit import FixedWindowLimiter
+from bunri.ratelimit import FixedWindowLimiter, TokenBucket
 from bunri.web.app import attach_resources, create_service_app
 from bunri.web.openapi import document_schemas
 from bunri.web.resources import open_resources
@@ -38,6 +38,12 @@ def create_app(settings: ChatApiSettings | None = None) -> FastAPI:
         ):
             attach_resources(app, resources)
             app.state.publisher = publisher
+            app.state.batch_bucket = TokenBucket(
+                resources.redis,
+                "chat-batch",
+                capacity=settings.chat_batch_burst,
+                per_second=settings.chat_batch_per_minute / 60,
+            )
             responder = create_responder(settings)
             app.state.chat = ChatDependencies(
                 settings=settings,

@@ -11,7 +11,7 @@ from fastapi import Depends
 from bunri.auth import TokenVerifier
 from bunri.chat.grounding import GuideIndex
 from bunri.messaging.publisher import Publisher
-from bunri.ratelimit import FixedWindowLimiter
+from bunri.ratelimit import FixedWindowLimiter, TokenBucket
 from bunri.web.state import app_state
 from chat_api.conversations import ConversationStore
 from chat_api.responders import Responder
@@ -40,3 +40,4 @@ class ChatDependencies:
 
 ChatDependenciesDep = Annotated[ChatDependencies, Depends(app_state("chat"))]
 PublisherDep = Annotated[Publisher, Depends(app_state("publisher"))]
+BatchBucketDep = Annotated[TokenBucket, Depends(app_state("batch_bucket"))]

@@ -12,7 +12,7 @@ from bunri.web.errors import documented_errors
 from bunri.web.pagination import PageRequestDep
 from chat_api import repository
 from chat_api.connection import ChatConnection
-from chat_api.deps import ChatDependenciesDep, PublisherDep
+from chat_api.deps import BatchBucketDep, ChatDependenciesDep, PublisherDep
 from chat_api.errors import BatchJobNotFound, ConversationNotFound
 from chat_api.schemas import (
     BatchAccepted,
@@ -23,7 +23,7 @@ from chat_api.schemas import (
     ConversationSummary,
     MessageOut,
 )
-from chat_api.service import submit_question
+from chat_api.service import admit_question, submit_question
 
 CHAT_PATH = "/api/v1/chat"
 router = APIRouter(prefix=CHAT_PATH, tags=["chat"])
@@ -79,18 +79,20 @@ async def delete_conversation(
 @router.post(
     "/batch",
     status_code=status.HTTP_202_ACCEPTED,
-    responses=documented_errors(401, 404, 422, 503),
+    responses=documented_errors(401, 404, 422, 429, 503),
 )
 async def ask_in_batch(
     question: BatchQuestion,
     user: CurrentUser,
     session: SessionDep,
     publisher: PublisherDep,
+    batch_bucket: BatchBucketDep,
     response: Response,
 ) -> BatchAccepted:
     """Queue a question; the AI worker answers it (poll `status_url`)."""
+    priority = await admit_question(batch_bucket, user.user_id)
     job = await submit_question(
-        session, publisher, user.user_id, question.text.strip(), question.scan_id
+        session, publisher, user.user_id, question.text.strip(), question.scan_id, priority
     )
     status_url = f"{CHAT_PATH}/batch/{job.id}"
     response.headers["Location"] = status_url

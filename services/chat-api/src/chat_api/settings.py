@@ -43,3 +43,9 @@ class ChatApiSettings(LlmSettings, BrokerSettings):
     chat_max_question_chars: int = Field(default=2000, ge=1)
     chat_history_messages: int = Field(default=10, ge=0)
     chat_messages_per_minute: int = Field(default=20, ge=1)
+    chat_batch_burst: int = Field(
+        default=10, ge=1, description="Queued questions a person may send at once."
+    )
+    chat_batch_per_minute: float = Field(
+        default=2, gt=0, description="How fast a person's burst of queued questions refills."
+    )

@@ -19,6 +19,7 @@ from bunri.web.openapi import document_schemas
 from bunri.web.resources import open_resources
 from scan_api import endpoints, guides
 from scan_api.events import ScanEventHub
+from scan_api.limits import ScanLimits
 from scan_api.schemas import ScanEventFrame
 from scan_api.service import ScanService
 from scan_api.settings import ScanApiSettings
@@ -45,7 +46,9 @@ def create_app(settings: ScanApiSettings | None = None) -> FastAPI:
             app.state.publisher = publisher
             app.state.event_hub = hub
             app.state.object_store = create_object_store(settings)
-            app.state.scan_service = ScanService(settings, publisher, resources.engine)
+            app.state.scan_service = ScanService(
+                settings, publisher, resources.engine, ScanLimits(resources.redis, settings)
+            )
             try:
                 yield
             finally:

@@ -53,7 +53,7 @@ _UPLOAD_SCHEMA = image_form_body(note={"type": "string", "maxLength": 500}) | {
     status_code=status.HTTP_202_ACCEPTED,
     response_model=ScanAccepted,
     openapi_extra=_UPLOAD_SCHEMA,
-    responses=documented_errors(400, 401, 409, 413, 415, 422, 503),
+    responses=documented_errors(400, 401, 409, 413, 415, 422, 429, 503),
 )
 async def submit_scan(
     request: Request,

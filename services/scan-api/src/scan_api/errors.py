@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from bunri.errors import BunriError, Conflict, NotFound
+from bunri.errors import BunriError, Conflict, NotFound, RateLimited
 
 
 class ImageNotStored(NotFound):
@@ -30,3 +30,10 @@ class FeedbackClassUnknown(BunriError):
 class FeedbackNotFound(NotFound):
     code = "feedback_not_found"
     message = "This scan has no feedback."
+
+
+class TooManyScansInFlight(RateLimited):
+    code = "too_many_scans_in_flight"
+    message = (
+        "You have many photos still being processed; send more once some of them are answered."
+    )

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Uuid, bindparam, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bunri.db.models import Scan, ScanFeedback, ScanStatus
@@ -23,6 +23,18 @@ _KEYED_SCAN = select(Scan.id, Scan.status, Scan.created_at, Scan.request_digest)
 
 async def insert_scan(connection: AsyncConnection, values: dict[str, Any]) -> None:
     await connection.execute(_INSERT_SCAN, values)
+
+
+# Spelled as the partial index ix_scans_user_id_in_flight is, literals and all: a bound
+# parameter would keep PostgreSQL from matching the index's predicate.
+_IN_FLIGHT = text(
+    "SELECT count(*) FROM scans WHERE user_id = :user_id AND status NOT IN ('completed', 'failed')"
+).bindparams(bindparam("user_id", type_=Uuid()))
+
+
+async def count_in_flight(connection: AsyncConnection, user_id: uuid.UUID) -> int:
+    """The person's scans not yet completed or failed."""
+    return int(await connection.scalar(_IN_FLIGHT, {"user_id": user_id}) or 0)
 
 
 async def find_keyed_scan(

@@ -46,6 +46,7 @@ from scan_api.errors import (
     IdempotencyConflict,
     ScanNotCompleted,
 )
+from scan_api.limits import ScanLimits
 from scan_api.settings import ScanApiSettings
 
 log = get_logger(__name__)
@@ -112,11 +113,16 @@ def queued_scan_row(
 
 class ScanService:
     def __init__(
-        self, settings: ScanApiSettings, publisher: Publisher, engine: AsyncEngine
+        self,
+        settings: ScanApiSettings,
+        publisher: Publisher,
+        engine: AsyncEngine,
+        limits: ScanLimits,
     ) -> None:
         self._settings = settings
         self._publisher = publisher
         self._engine = engine
+        self._limits = limits
 
     async def accept(
         self,
@@ -142,6 +148,8 @@ class ScanService:
                 earlier = await self._earlier_attempt(connection, user_id, keyed)
                 if earlier is not None:
                     return earlier
+            # After the replay check: a client retrying with its key is not sending more.
+            priority = await self._limits.admit(connection, user_id)
             scan_id, now = uuid7(), utcnow()
             scan = queued_scan_row(
                 scan_id,
@@ -153,9 +161,7 @@ class ScanService:
                 digest=None if keyed is None else keyed.digest,
                 now=now,
             )
-            message = store_image_message(
-                scan_id, info.media_type, image, self._settings.scan_priority
-            )
+            message = store_image_message(scan_id, info.media_type, image, priority)
             publishing = asyncio.create_task(self._publisher.publish(message))
             try:
                 await repository.insert_scan(connection, scan)

@@ -5,10 +5,12 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Enum, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import Enum, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from bunri.db.base import Base, JSONDocument, Timestamps, UUIDPrimaryKey
+
+IN_FLIGHT = "status NOT IN ('completed', 'failed')"
 
 
 class ScanStatus(StrEnum):
@@ -35,6 +37,13 @@ class Scan(UUIDPrimaryKey, Timestamps, Base):
     __table_args__ = (
         UniqueConstraint("user_id", "idempotency_key"),
         Index("ix_scans_user_id_id", "user_id", "id"),
+        # A person's scans in flight, counted on every upload (scan-api's limits): only those rows.
+        Index(
+            "ix_scans_user_id_in_flight",
+            "user_id",
+            postgresql_where=text(IN_FLIGHT),
+            sqlite_where=text(IN_FLIGHT),
+        ),
     )
 
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
