@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 MEMBERS := libs/bunri programs services/auth-api services/scan-api services/chat-api services/my-api \
-	services/character-api services/location-api workers/storage workers/ai workers/character
+	services/character-api services/location-api services/info-api workers/storage workers/ai workers/character
 EDITABLES := $(foreach member,$(filter-out programs workers/ai,$(MEMBERS)),-e $(member)) \
 	-e 'programs[standalone]' -e 'workers/ai[training]'
 PYTEST_WORKERS ?= auto

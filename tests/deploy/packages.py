@@ -24,6 +24,7 @@ MEMBERS: dict[str, tuple[Path, str]] = {
     "bunri-my-api": (ROOT / "services/my-api", "my_api"),
     "bunri-character-api": (ROOT / "services/character-api", "character_api"),
     "bunri-location-api": (ROOT / "services/location-api", "location_api"),
+    "bunri-info-api": (ROOT / "services/info-api", "info_api"),
     "bunri-storage-worker": (ROOT / "workers/storage", "storage_worker"),
     "bunri-ai-worker": (ROOT / "workers/ai", "ai_worker"),
     "bunri-character-worker": (ROOT / "workers/character", "character_worker"),

@@ -24,6 +24,7 @@ from bunri_programs.weekly_reports import WeeklyReportSettings
 from character_api.settings import CharacterApiSettings
 from character_worker.settings import CharacterWorkerSettings
 from chat_api.settings import ChatApiSettings
+from info_api.settings import InfoApiSettings
 from location_api.settings import LocationApiSettings
 from my_api.settings import MyApiSettings
 from scan_api.settings import ScanApiSettings
@@ -48,6 +49,7 @@ DEPLOYABLES: dict[str, Deployable] = {
     "my-api": Deployable("services/my-api", MyApiSettings),
     "character-api": Deployable("services/character-api", CharacterApiSettings),
     "location-api": Deployable("services/location-api", LocationApiSettings),
+    "info-api": Deployable("services/info-api", InfoApiSettings),
     "storage-worker": Deployable("workers/storage", StorageWorkerSettings),
     "ai-worker": Deployable("workers/ai", AiWorkerSettings),
     "character-worker": Deployable("workers/character", CharacterWorkerSettings),
@@ -64,6 +66,7 @@ API_PORT_FIELDS = {
     "my-api": "my_api_port",
     "character-api": "character_api_port",
     "location-api": "location_api_port",
+    "info-api": "info_api_port",
 }
 
 

@@ -19,6 +19,7 @@ from dotenv import dotenv_values
 
 from bunri.messaging.kombu_topology import dead_letter_queues
 from bunri.worker.settings import WorkerSettings
+from info_api.settings import InfoApiSettings
 from location_api.settings import LocationApiSettings
 from tests.deploy import compose
 from tests.deploy.compose import ENV_EXAMPLE, ROOT
@@ -318,6 +319,22 @@ def test_location_api_without_a_kakao_key_answers_our_own_points_only(
         clean_bunri_environment.setenv(name, value)
     assert LocationApiSettings().kakao_rest_api_key is None
     assert "BUNRI_BROKER_URL" not in env, "location-api publishes nothing"
+
+
+def test_info_api_starts_without_a_broker_before_the_gateway(
+    clean_bunri_environment: pytest.MonkeyPatch,
+) -> None:
+    """info-api answers from the guide data it ships; PostgreSQL and Redis serve its readiness
+    only, and it publishes nothing: no broker, no wait for RabbitMQ. The gateway, which caches
+    its answers, starts after it."""
+    env = container_env("info-api")
+    assert "BUNRI_BROKER_URL" not in env, "info-api publishes nothing"
+    for name, value in env.items():
+        clean_bunri_environment.setenv(name, value)
+    assert InfoApiSettings().info_api_port == 8007
+    services = compose.services()
+    assert set(services["info-api"]["depends_on"]) == {"migrate", "redis"}
+    assert services["gateway"]["depends_on"]["info-api"] == {"condition": "service_healthy"}
 
 
 def test_worker_journals_live_on_named_volumes_of_their_own() -> None:

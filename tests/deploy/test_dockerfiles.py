@@ -47,6 +47,7 @@ IMPORTED_BY_NAME: dict[str, list[str]] = {
     "services/my-api": ["my_api.app"],
     "services/character-api": ["character_api.app"],
     "services/location-api": ["location_api.app"],
+    "services/info-api": ["info_api.app"],
     "workers/storage": ["storage_worker.app"],
     "workers/ai": ["ai_worker.app"],
     "workers/character": ["character_worker.app"],

@@ -1,8 +1,8 @@
 """The gateway (infra/nginx/nginx.conf) against compose and the code: every upstream is a compose
 service listening on that port, every route each service serves reaches it, the routing agrees
 with standalone mode's and with DESIGN.md section 1, SSE and the export are unbuffered, the chat
-WebSocket is upgraded, photos fit under the body ceiling, and the gateway's own errors are the
-platform's JSON."""
+WebSocket is upgraded, photos fit under the body ceiling, only info-api's public answers are
+cached, and the gateway's own errors are the platform's JSON."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ from character_api.app import create_app as create_character_app
 from character_api.settings import CharacterApiSettings
 from chat_api.app import create_app as create_chat_app
 from chat_api.settings import ChatApiSettings
+from info_api.app import create_app as create_info_app
+from info_api.settings import InfoApiSettings
 from location_api.app import create_app as create_location_app
 from location_api.settings import LocationApiSettings
 from my_api.app import MULTIPART_OVERHEAD_BYTES as MY_API_MULTIPART_OVERHEAD_BYTES
@@ -42,7 +44,6 @@ DESIGN_ROUTES = {
     "/.well-known/jwks.json": "auth-api",
     "/api/v1/scans": "scan-api",
     f"/api/v1/scans/{uuid.UUID(int=1)}/events": "scan-api",  # SSE
-    "/api/v1/guides": "scan-api",
     "/api/v1/chat/ws": "chat-api",  # WebSocket
     "/api/v1/chat/conversations": "chat-api",
     "/api/v1/my/profile": "my-api",
@@ -51,6 +52,11 @@ DESIGN_ROUTES = {
     "/api/v1/character": "character-api",
     "/api/v1/locations/nearby": "location-api",
     "/api/v1/locations/docs": "location-api",
+    "/api/v1/info/search": "info-api",
+    "/api/v1/info/suggest": "info-api",
+    "/api/v1/info/docs": "info-api",
+    "/api/v1/guides": "info-api",  # moved from scan-api
+    "/api/v1/guides/가연성/종이": "info-api",
 }
 # Paths that belong to no service, though they start like one.
 UNROUTED = [
@@ -62,6 +68,11 @@ UNROUTED = [
     "/api/v1/characters",
     "/api/v1/location",
     "/api/v1/locationsx",
+    "/api/v1/inf",
+    "/api/v1/infox",
+    "/api/v1/information",
+    "/api/v1/guide",
+    "/api/v1/guidesx",
     "/.well-knownx",
     "/api",
 ]
@@ -77,6 +88,7 @@ def service_apps() -> dict[str, FastAPI]:
         "my-api": create_my_app(MyApiSettings(log_json=False)),
         "character-api": create_character_app(CharacterApiSettings(log_json=False)),
         "location-api": create_location_app(LocationApiSettings(log_json=False)),
+        "info-api": create_info_app(InfoApiSettings(log_json=False)),
     }
 
 
@@ -263,6 +275,126 @@ def test_the_body_ceiling_is_above_my_apis_profile_photo_limit() -> None:
         "nginx would refuse a profile photo my-api accepts, with its own error instead of "
         "image_too_large"
     )
+
+
+# The one cache zone: info-api's answers (/api/v1/info, /api/v1/guides) are the same for everyone,
+# with no token, so the gateway keeps them; nothing else is cached.
+INFO_CACHE_ZONE = "bunri_info"
+
+
+def _cache_zone(location: nginx.Location) -> str | None:
+    """The proxy_cache zone a location fills (its own, or inherited), else None."""
+    zones = nginx.effective(location, "proxy_cache")
+    if not zones or zones[0] == ["off"]:
+        return None
+    return zones[0][0]
+
+
+def _cache_path() -> tuple[str, dict[str, str]]:
+    (entry,) = nginx.find(nginx.http(), "proxy_cache_path")
+    folder, *options = entry["args"]
+    return folder, dict(option.split("=", 1) for option in options)
+
+
+def test_only_info_apis_public_answers_are_cached() -> None:
+    """proxy_cache is said in info-api's locations alone, never at the http or server level
+    (every location would inherit it), and every path outside /api/v1/info and /api/v1/guides
+    reaches a location that caches nothing."""
+    folder, options = _cache_path()
+    zone, _, size = options["keys_zone"].partition(":")
+    assert zone == INFO_CACHE_ZONE
+    assert _bytes(size.lower()) <= 64 * 1024**2, "a modest keys zone"
+    assert _bytes(options["max_size"].lower()) <= 1024**3, "a bounded cache on disk"
+    assert options["inactive"]
+    assert folder.startswith("/var/cache/nginx/")
+    for block in (nginx.http(), nginx.server()):
+        assert nginx.find(block, "proxy_cache") == [], "every location would inherit it"
+    info_locations = [
+        location for location in nginx.locations() if nginx.upstream_of(location) == "info_api"
+    ]
+    assert info_locations
+    for location in nginx.locations():
+        expected = INFO_CACHE_ZONE if location in info_locations else None
+        assert _cache_zone(location) == expected, f"location {location.modifier} {location.pattern}"
+    for path, service in sorted(DESIGN_ROUTES.items()):
+        routed = nginx.location_for(path)
+        assert routed is not None
+        assert (_cache_zone(routed) is not None) == (service == "info-api"), path
+    for path in UNROUTED:
+        unrouted = nginx.location_for(path)
+        assert unrouted is None or _cache_zone(unrouted) is None, path
+
+
+@pytest.mark.parametrize("service", sorted(SERVICE_PREFIXES))
+def test_no_route_that_takes_a_token_is_cached(service: str) -> None:
+    """Every route a cached location reaches is info-api's, answers GET without a token (its
+    OpenAPI asks for no security) and sends nothing per person."""
+    app = service_apps()[service]
+    for path, operations in app.openapi()["paths"].items():
+        if path in ("/healthz", "/readyz"):
+            continue
+        location = nginx.location_for(sample_path(path))
+        assert location is not None, path
+        if _cache_zone(location) is None:
+            continue
+        assert service == "info-api", f"{service}'s {path} would be cached"
+        for method, operation in operations.items():
+            assert method in ("get", "head"), f"{method.upper()} {path} is cached"
+            assert not operation.get("security"), f"{path} takes a token, and would be cached"
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/info/search",
+        "/api/v1/info/suggest",
+        "/api/v1/info/docs",
+        "/api/v1/info",
+        "/api/v1/guides",
+        "/api/v1/guides/가연성/종이",
+    ],
+)
+def test_the_info_cache_follows_info_apis_cache_control(path: str) -> None:
+    """info-api's Cache-Control (max-age, stale-while-revalidate) decides how long an answer is
+    kept: no header of it is ignored, and proxy_cache_valid is a short fallback for 200 only. An
+    expired answer is revalidated with its ETag and served stale meanwhile, or while info-api
+    fails; one request at a time fills an entry; X-Cache-Status says what the cache did."""
+    location = nginx.location_for(path)
+    assert location is not None
+    assert nginx.upstream_of(location) == "info_api"
+    assert _cache_zone(location) == INFO_CACHE_ZONE
+    assert nginx.effective(location, "proxy_ignore_headers") == []
+    assert nginx.effective(location, "proxy_cache_key") == [], "the default key has the query"
+    assert nginx.effective(location, "proxy_cache_methods") == [], "GET and HEAD only"
+    assert location.directives("proxy_cache_valid") == [["200", "1m"]]
+    (stale,) = location.directives("proxy_cache_use_stale")
+    assert set(stale) == {
+        "error",
+        "timeout",
+        "updating",
+        "http_500",
+        "http_502",
+        "http_503",
+        "http_504",
+    }
+    for name in ("proxy_cache_background_update", "proxy_cache_lock", "proxy_cache_revalidate"):
+        assert location.directives(name) == [["on"]], name
+    added = {args[0].lower(): args[1:] for args in location.directives("add_header")}
+    assert added["x-cache-status"] == ["$upstream_cache_status", "always"]
+    # A location's own add_header replaces the server's: each is said again.
+    for entry in nginx.find(nginx.server(), "add_header"):
+        assert added.get(entry["args"][0].lower()) == entry["args"][1:], entry["args"]
+    assert ["off"] not in nginx.effective(location, "proxy_buffering"), "nothing to cache"
+
+
+def test_the_info_cache_lives_in_the_gateways_tmpfs() -> None:
+    """The cache folder is a tmpfs in the gateway's container, larger than the cache's max_size,
+    so that a full cache never fails to write."""
+    folder, options = _cache_path()
+    mounts = dict(entry.partition(":")[::2] for entry in compose.services()["gateway"]["tmpfs"])
+    assert folder in mounts, f"{folder} is no tmpfs of the gateway"
+    size = dict(option.split("=", 1) for option in mounts[folder].split(","))["size"]
+    assert _bytes(size) > _bytes(options["max_size"])
 
 
 def test_the_gateways_own_errors_are_the_platforms_json() -> None:

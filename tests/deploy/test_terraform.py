@@ -47,6 +47,7 @@ ROLE_PROCESSES = {
         "my-api",
         "character-api",
         "location-api",
+        "info-api",
         "migrate",
         "reaper",
         "weekly-reports",
@@ -786,6 +787,7 @@ def test_application_units_start_the_roles_console_scripts(
             "bunri-my-api",
             "bunri-character-api",
             "bunri-location-api",
+            "bunri-info-api",
         },
         "worker-storage": {"bunri-storage-worker"},
         "worker-ai": {"bunri-ai-worker"},
@@ -844,6 +846,7 @@ def test_api_gateway_routes_every_service_prefix(rendered: dict[str, Any], tmp_p
         "my-api": "my_api",
         "character-api": "character_api",
         "location-api": "location_api",
+        "info-api": "info_api",
     }
     for service, prefixes in SERVICE_PREFIXES.items():
         for prefix in prefixes:
@@ -866,6 +869,56 @@ def test_api_gateway_routes_every_service_prefix(rendered: dict[str, Any], tmp_p
     assert ["off"] in [
         item["args"] for item in export["block"] if item["directive"] == "proxy_buffering"
     ]
+
+
+def test_api_gateway_caches_info_apis_answers_only(
+    rendered: dict[str, Any], tmp_path: Path
+) -> None:
+    """As in compose's gateway: /api/v1/info and /api/v1/guides (info-api, public, no token) are
+    cached in the bunri_info zone, honouring info-api's Cache-Control; no other location caches,
+    and the cache folder's parent is made before nginx first reads the site."""
+    files = written_files(rendered, "api")
+    conf = tmp_path / "bunri.conf"
+    conf.write_text(files["/etc/nginx/sites-available/bunri"])
+    parsed = crossplane.parse(str(conf), single=True, comments=False, check_ctx=False)
+    assert parsed["errors"] == [], parsed["errors"]
+    top = parsed["config"][0]["parsed"]
+    (cache_path,) = [entry["args"] for entry in top if entry["directive"] == "proxy_cache_path"]
+    folder, *options = cache_path
+    assert "keys_zone=bunri_info:10m" in options
+    (server,) = [entry for entry in top if entry["directive"] == "server"]
+    for block in (top, server["block"]):
+        assert "proxy_cache" not in {entry["directive"] for entry in block}
+    server_headers = [
+        entry["args"] for entry in server["block"] if entry["directive"] == "add_header"
+    ]
+    cached = set()
+    for entry in server["block"]:
+        if entry["directive"] != "location":
+            continue
+        directives: dict[str, list[list[str]]] = {}
+        for item in entry["block"]:
+            directives.setdefault(item["directive"], []).append(item["args"])
+        passes = directives.get("proxy_pass", [])
+        if passes != [["http://info_api"]]:
+            assert directives.get("proxy_cache", [["off"]]) == [["off"]], entry["args"]
+            continue
+        cached.add(entry["args"][-1])
+        assert directives["proxy_cache"] == [["bunri_info"]]
+        assert directives["proxy_cache_valid"] == [["200", "1m"]]
+        assert "proxy_ignore_headers" not in directives
+        (stale,) = directives["proxy_cache_use_stale"]
+        assert {"updating", "error", "timeout", "http_502", "http_503"} <= set(stale)
+        for name in ("proxy_cache_background_update", "proxy_cache_lock", "proxy_cache_revalidate"):
+            assert directives[name] == [["on"]], name
+        headers = directives["add_header"]
+        assert ["X-Cache-Status", "$upstream_cache_status", "always"] in headers
+        for header in server_headers:
+            assert header in headers, f"{entry['args']}: {header} is not said again"
+    assert cached == {"/api/v1/info/", "/api/v1/info", "/api/v1/guides/", "/api/v1/guides"}
+    bootstrap = files["/usr/local/sbin/bunri-bootstrap"]
+    made = bootstrap.index(f"install -d -m 0755 {Path(folder).parent}")
+    assert made < bootstrap.index("nginx -t")
 
 
 def nginx_locations(conf: Path) -> list[tuple[str, str, str | None]]:

@@ -14,7 +14,8 @@ from bunri.db.base import utcnow
 from bunri.db.models import Scan, ScanStatus
 from bunri.locations.kinds import LOCATIONS_PATH
 from bunri.scans.views import scan_view
-from scan_api.guides import router
+from info_api.caching import CachePolicy
+from info_api.guides import router
 
 
 def linked_middle(url: str) -> str:
@@ -27,8 +28,9 @@ def linked_middle(url: str) -> str:
 async def test_the_guide_of_a_class_with_a_place_links_to_it() -> None:
     app = FastAPI()
     app.include_router(router)
+    app.state.cache_policy = CachePolicy(max_age_seconds=60, stale_seconds=60)
     async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://scan-api"
+        transport=httpx.ASGITransport(app=app), base_url="http://info-api"
     ) as client:
         batteries = (await client.get("/api/v1/guides/재활용폐기물/전지")).json()
         paper = (await client.get("/api/v1/guides/재활용폐기물/종이")).json()

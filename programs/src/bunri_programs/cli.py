@@ -323,6 +323,20 @@ def scan(
 
 
 @app.command()
+def guide(
+    name: str = typer.Argument(
+        ..., help="What you hold, as you would type it: 배터리, ㅂㅌㄹ, pizza box"
+    ),
+) -> None:
+    """How to throw something away, found by its name (the search of /api/v1/info/search)."""
+    from rich.console import Console
+
+    from bunri_programs.client.guide import show_guide
+
+    raise typer.Exit(show_guide(name, Console()))
+
+
+@app.command()
 def chat(
     scan_id: str | None = typer.Option(None, "--scan", help="Ask about this scan of yours."),
     base_url: str = typer.Option(DEFAULT_BASE_URL, envvar="BUNRI_BASE_URL"),

@@ -1,7 +1,7 @@
 # The public edge: an application load balancer in the public subnets, and the API nodes behind
 # it in the private subnets (an auto scaling group, scaled on CPU). Each API node runs the gateway
 # (nginx, the same path routing as standalone and docker-compose) in front of auth-api, scan-api,
-# chat-api, my-api, character-api and location-api.
+# chat-api, my-api, character-api, location-api and info-api.
 #
 # Why a load balancer rather than public API nodes: TLS ends at the ALB with a free ACM certificate
 # (no certbot, no private key on a node), the nodes get no public address and take traffic from the

@@ -11,7 +11,7 @@ locals {
   # What each application role installs from the workspace and runs. programs is the `bunri`
   # command: migrations and the reaper on API nodes, `bunri worker alive` on worker nodes.
   members = {
-    api                = ["libs/bunri", "programs", "services/auth-api", "services/scan-api", "services/chat-api", "services/my-api", "services/character-api", "services/location-api"]
+    api                = ["libs/bunri", "programs", "services/auth-api", "services/scan-api", "services/chat-api", "services/my-api", "services/character-api", "services/location-api", "services/info-api"]
     "worker-storage"   = ["libs/bunri", "programs", "workers/storage"]
     "worker-ai"        = ["libs/bunri", "programs", "workers/ai"]
     "worker-character" = ["libs/bunri", "programs", "workers/character"]
@@ -83,6 +83,13 @@ locals {
         description   = "Bunri location-api"
         type          = "simple"
         exec_start    = "${local.venv}/bunri-location-api"
+        unit_lines    = local.after_migrations
+        service_lines = local.api_service_lines
+      }
+      "bunri-info-api" = {
+        description   = "Bunri info-api"
+        type          = "simple"
+        exec_start    = "${local.venv}/bunri-info-api"
         unit_lines    = local.after_migrations
         service_lines = local.api_service_lines
       }

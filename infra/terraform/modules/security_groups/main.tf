@@ -57,9 +57,9 @@ resource "aws_security_group" "alb" {
   tags = { Name = "${var.name}-alb" }
 }
 
-# The gateway and every API service (my-api, character-api and location-api too) share these
-# nodes; the services listen on 127.0.0.1 only, so no service port is opened here. The description
-# predates my-api and stays as it is: changing it replaces the group.
+# The gateway and every API service (my-api, character-api, location-api and info-api too) share
+# these nodes; the services listen on 127.0.0.1 only, so no service port is opened here. The
+# description predates my-api and stays as it is: changing it replaces the group.
 resource "aws_security_group" "api" {
   name        = "${var.name}-api"
   description = "API nodes (gateway, auth-api, scan-api, chat-api): the gateway port from the load balancer only"

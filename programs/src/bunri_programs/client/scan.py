@@ -3,6 +3,7 @@ of it."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,12 @@ def print_result(result: dict[str, Any], console: Console) -> None:
             f"\n[dim]Other possibilities: {others}[/dim]"
         )
     console.print(Panel(header, title="분류 · Classification", border_style="green"))
+    print_guide(guide, console)
+    model = result["model"]
+    console.print(f"[dim]model: {model['backend']} {model['name']}[/dim]")
+
+
+def print_guide(guide: Mapping[str, Any], console: Console) -> None:
     lines = [f"[bold]{guide['title']}[/bold]  [dim]{guide['title_en']}[/dim]", ""]
     for index, (step, step_en) in enumerate(zip(guide["steps"], guide["steps_en"], strict=True), 1):
         lines.append(f"{index}. {step}\n   [dim]{step_en}[/dim]")
@@ -90,5 +97,3 @@ def print_result(result: dict[str, Any], console: Console) -> None:
             for ko, en in zip(guide["not_accepted"], guide["not_accepted_en"], strict=True)
         ]
     console.print(Panel("\n".join(lines), title="배출 방법 · How to dispose of it"))
-    model = result["model"]
-    console.print(f"[dim]model: {model['backend']} {model['name']}[/dim]")

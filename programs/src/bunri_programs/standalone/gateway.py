@@ -27,11 +27,12 @@ Route = tuple[str, tuple[str, ...], FastAPI]
 # the same way, and tests/deploy hold the two to it.
 SERVICE_PREFIXES: dict[str, tuple[str, ...]] = {
     "auth-api": ("/api/v1/auth", "/.well-known"),
-    "scan-api": ("/api/v1/scans", "/api/v1/guides"),
+    "scan-api": ("/api/v1/scans",),
     "chat-api": ("/api/v1/chat",),
     "my-api": ("/api/v1/my",),
     "character-api": ("/api/v1/character",),
     "location-api": ("/api/v1/locations",),
+    "info-api": ("/api/v1/info", "/api/v1/guides"),
 }
 # nginx's client_body_timeout: the longest wait for the next piece of a request body.
 BODY_READ_TIMEOUT_SECONDS = 60.0

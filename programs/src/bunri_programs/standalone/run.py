@@ -1,7 +1,7 @@
 """Start everything on one machine: migrate, import the sample collection points (where the
 database has PostGIS), spawn the three workers, serve auth-api, scan-api, chat-api, my-api,
-character-api and location-api behind one base URL, make sure a demo account exists, and print how
-to use it."""
+character-api, location-api and info-api behind one base URL, make sure a demo account exists, and
+print how to use it."""
 
 from __future__ import annotations
 
@@ -40,6 +40,7 @@ PARTS = (
     "my_api",
     "character_api",
     "location_api",
+    "info_api",
     "storage_worker",
     "ai_worker",
     "character_worker",
@@ -258,6 +259,7 @@ def _gateway() -> Any:
     from bunri_programs.standalone.gateway import PathRouter, route
     from character_api.app import create_app as create_character_app
     from chat_api.app import create_app as create_chat_app
+    from info_api.app import create_app as create_info_app
     from location_api.app import create_app as create_location_app
     from my_api.app import create_app as create_my_app
     from scan_api.app import create_app as create_scan_app
@@ -269,6 +271,7 @@ def _gateway() -> Any:
         route("my-api", create_my_app()),
         route("character-api", create_character_app()),
         route("location-api", create_location_app()),
+        route("info-api", create_info_app()),
     ]
     # Each app named itself the default service of every log line; lines outside a request
     # (workers' supervision, lifespans) are the gateway's.

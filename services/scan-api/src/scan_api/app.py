@@ -17,7 +17,7 @@ from bunri.web.memory import keep_freed_upload_buffers
 from bunri.web.middleware import BodyLimit
 from bunri.web.openapi import document_schemas
 from bunri.web.resources import open_resources
-from scan_api import endpoints, guides
+from scan_api import endpoints
 from scan_api.events import ScanEventHub
 from scan_api.limits import ScanLimits
 from scan_api.schemas import ScanEventFrame
@@ -64,7 +64,7 @@ def create_app(settings: ScanApiSettings | None = None) -> FastAPI:
         title="Bunri scan-api",
         description="Accepts waste photos and reports what they are and how to dispose of them.",
         docs_prefix=SCANS_PATH,
-        routers=[endpoints.router, guides.router],
+        routers=[endpoints.router],
         lifespan=lifespan,
         body_limit_for_path=body_limit,
     )
