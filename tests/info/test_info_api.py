@@ -96,3 +96,44 @@ async def test_bad_queries_are_422(
 async def test_an_unknown_guide_is_404(info: httpx.AsyncClient) -> None:
     response = await info.get("/api/v1/guides/재활용폐기물/우주선")
     assert error_code(response, 404) == "unknown_class"
+
+
+async def test_articles_are_listed_read_as_safe_html_and_linked_from_guides(
+    info: httpx.AsyncClient,
+) -> None:
+    listed = await info.get("/api/v1/info/articles")
+    assert listed.status_code == 200
+    slugs = {item["slug"] for item in listed.json()["items"]}
+    assert {"why-rinse", "volume-rate-bags", "clear-pet-vs-plastics"} <= slugs
+
+    article = await info.get("/api/v1/info/articles/clear-pet-vs-plastics")
+    assert article.status_code == 200, article.text
+    body = article.json()
+    assert "<strong>섬유나 새 페트병</strong>" in body["html"]
+    assert "무색페트병" in body["classes"]
+    again = await info.get(
+        "/api/v1/info/articles/clear-pet-vs-plastics",
+        headers={"If-None-Match": article.headers["etag"]},
+    )
+    assert again.status_code == 304
+
+    guide = (await info.get("/api/v1/guides/재활용폐기물/무색페트병")).json()
+    assert "/api/v1/info/articles/clear-pet-vs-plastics" in [a["url"] for a in guide["articles"]]
+
+
+@pytest.mark.parametrize(("slug", "status"), [("no-such-thing", 404), ("Bad_Slug!", 422)])
+async def test_an_unknown_or_malformed_article_name(
+    info: httpx.AsyncClient, slug: str, status: int
+) -> None:
+    response = await info.get(f"/api/v1/info/articles/{slug}")
+    code = error_code(response, status)
+    assert code == ("unknown_article" if status == 404 else "validation_error")
+
+
+def test_an_articles_markdown_cannot_carry_html_or_script_links() -> None:
+    from bunri.info.articles import render
+
+    html = render("<script>alert(1)</script> [x](javascript:alert(1)) ![i](http://x/i.png)")
+    assert "<script" not in html
+    assert 'href="javascript' not in html
+    assert "<img" not in html

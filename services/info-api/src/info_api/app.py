@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from bunri.info.articles import all_articles
 from bunri.info.catalogue import catalogue
 from bunri.logging import configure_logging
 from bunri.web.app import attach_resources, create_service_app
@@ -22,8 +23,10 @@ def create_app(settings: InfoApiSettings | None = None) -> FastAPI:
     configure_logging(
         service=settings.service_name, level=settings.log_level, json=settings.log_json
     )
-    # Built here, so that a mistake in the guide data stops the service, not a search.
+    # Built here, so that a mistake in the guide data or an article stops the service, not a
+    # request.
     catalogue()
+    all_articles()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

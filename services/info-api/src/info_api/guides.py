@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from bunri.guides import TaxonomyBody, load_taxonomy
+from bunri.info.articles import articles_about
 from bunri.locations.kinds import locations_link
 from bunri.web.errors import documented_errors
 from info_api.caching import ETAG_HEADER, NOT_MODIFIED
@@ -47,4 +48,8 @@ def guide_body(major: str, middle: str) -> dict[str, Any]:
         "middle_en": found.name_en,
         "guide": found.guide.as_api() | {"locations_url": locations_link(found.name)},
         "minors": [{"name": minor.name, "name_en": minor.name_en} for minor in found.minors],
+        "articles": [
+            {"slug": each.slug, "title": each.title, "url": each.url}
+            for each in articles_about(found.name)
+        ],
     }

@@ -24,3 +24,21 @@ class SearchOut(BaseModel):
 
 class SuggestOut(BaseModel):
     items: list[str] = Field(description="At most 10 names that complete what was typed")
+
+
+class ArticleSummaryOut(BaseModel):
+    slug: str
+    title: str
+    title_en: str
+    summary: str
+    classes: list[str] = Field(description="The middle classes it is about")
+    url: str
+
+
+class ArticlesOut(BaseModel):
+    items: list[ArticleSummaryOut]
+
+
+class ArticleOut(ArticleSummaryOut):
+    html: str = Field(description="Rendered from Markdown with no raw HTML: safe to show as is")
+    markdown: str
