@@ -90,7 +90,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import httpx
 import numpy as np
@@ -100,7 +100,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, create_engine, text
 
 from bench.character import Account, Cpu, CpuMeter, own_database, own_redis, sign_up
-from bench.rawhttp import TIMED_OUT, TIMEOUT_SECONDS, get_request
+from bench.rawhttp import RawClient, get_request
 from bench.report import LOCATION_HIT_P99_MS, LOCATION_HIT_RATE
 from bench.stack import BIN, base_env, collector_paused, migrate, process, quiet_collector
 from bunri.db.sync import sync_url
@@ -526,65 +526,16 @@ def service_counters(location_url: str) -> Counter[str]:
 # -- the open loop -----------------------------------------------------------------------------
 
 
-class CacheClient:
-    """bench.rawhttp.RawClient's way (complete requests over keep-alive connections, the status
-    line parsed and little else), reading each answer's X-Cache too, which RawClient skips."""
+class CacheClient(RawClient):
+    """RawClient reading each answer's X-Cache as well."""
 
     def __init__(self, url: str) -> None:
-        parts = urlsplit(url)
-        self._host, self._port = parts.hostname or "127.0.0.1", parts.port or 80
-        self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        super().__init__(url, b"")
 
     async def ask(self, request: bytes) -> tuple[int, str]:
         """(status, X-Cache or ""), or (TIMED_OUT, "") when no answer came in time."""
-        try:
-            async with asyncio.timeout(TIMEOUT_SECONDS):
-                return await self._ask(request)
-        except TimeoutError:
-            return TIMED_OUT, ""
-
-    async def _ask(self, request: bytes) -> tuple[int, str]:
-        while True:
-            if self._idle:
-                reader, writer = self._idle.pop()
-            else:
-                reader, writer = await asyncio.open_connection(self._host, self._port)
-            try:
-                writer.write(request)
-                # Empty: the server had closed this idle connection before the request reached
-                # it (its keep-alive timeout), so sending it again on another is safe.
-                try:
-                    status_line = await reader.readline()
-                except ConnectionResetError:
-                    status_line = b""
-                if not status_line:
-                    writer.close()
-                    continue
-                status = int(status_line.split(b" ", 2)[1])
-                length, keep_alive, cache = 0, True, ""
-                while (line := await reader.readline()) not in (b"\r\n", b""):
-                    name, _, value = line.partition(b":")
-                    name = name.strip().lower()
-                    if name == b"content-length":
-                        length = int(value)
-                    elif name == b"x-cache":
-                        cache = value.strip().decode()
-                    elif name == b"connection" and value.strip().lower() == b"close":
-                        keep_alive = False
-                await reader.readexactly(length)
-            except asyncio.CancelledError:  # timed out: this connection is mid-response
-                writer.close()
-                raise
-            if keep_alive:
-                self._idle.append((reader, writer))
-            else:
-                writer.close()
-            return status, cache
-
-    async def close(self) -> None:
-        for _, writer in self._idle:
-            writer.close()
-        self._idle.clear()
+        status, _, cache = await self.exchange_reading(request, b"x-cache")
+        return status, cache
 
 
 @dataclass(frozen=True)

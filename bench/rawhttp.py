@@ -80,13 +80,20 @@ class RawClient:
     async def exchange(self, request: bytes | None = None) -> tuple[int, bytes]:
         """(status, body), or (TIMED_OUT, b"") when no answer came in time. `request`: another
         request than the client's own, to the same server (each caller's token, say)."""
+        status, body, _ = await self.exchange_reading(request, b"")
+        return status, body
+
+    async def exchange_reading(
+        self, request: bytes | None, header: bytes
+    ) -> tuple[int, bytes, str]:
+        """`exchange`, and the value of one response header (lower-case name; "" if absent)."""
         try:
             async with asyncio.timeout(self._timeout):
-                return await self._exchange(self._request if request is None else request)
+                return await self._exchange(self._request if request is None else request, header)
         except TimeoutError:
-            return TIMED_OUT, b""
+            return TIMED_OUT, b"", ""
 
-    async def _exchange(self, request: bytes) -> tuple[int, bytes]:
+    async def _exchange(self, request: bytes, header: bytes) -> tuple[int, bytes, str]:
         status_line = b""
         while not status_line:
             if self._idle:
@@ -104,7 +111,7 @@ class RawClient:
                 if not status_line:
                     writer.close()
                     continue
-                status, body, keep_alive = await _response(status_line, reader)
+                status, body, keep_alive, value = await _response(status_line, reader, header)
             except asyncio.CancelledError:  # timed out: this connection is mid-response
                 writer.close()
                 raise
@@ -112,7 +119,7 @@ class RawClient:
             self._idle.append((reader, writer))
         else:
             writer.close()
-        return status, body
+        return status, body, value
 
     async def close(self) -> None:
         for _, writer in self._idle:
@@ -122,10 +129,13 @@ class RawClient:
         self._idle.clear()
 
 
-async def _response(status_line: bytes, reader: asyncio.StreamReader) -> tuple[int, bytes, bool]:
-    """The rest of a response after its status line: (status, body, keep-alive)."""
+async def _response(
+    status_line: bytes, reader: asyncio.StreamReader, header: bytes
+) -> tuple[int, bytes, bool, str]:
+    """The rest of a response after its status line: (status, body, keep-alive, `header`'s
+    value)."""
     status = int(status_line.split(b" ", 2)[1])
-    length, keep_alive = 0, True
+    length, keep_alive, wanted = 0, True, ""
     while (line := await reader.readline()) not in (b"\r\n", b""):
         name, _, value = line.partition(b":")
         name = name.strip().lower()
@@ -133,4 +143,6 @@ async def _response(status_line: bytes, reader: asyncio.StreamReader) -> tuple[i
             length = int(value)
         elif name == b"connection" and value.strip().lower() == b"close":
             keep_alive = False
-    return status, await reader.readexactly(length), keep_alive
+        elif header and name == header:
+            wanted = value.strip().decode()
+    return status, await reader.readexactly(length), keep_alive, wanted
